@@ -1,0 +1,383 @@
+"""Small helpers shared by the chapter scripts.
+
+Only what at least two scripts need lives here:
+
+- the common command-line flags (`make_parser`, `parse_args`) and `run`, which turns a
+  missing dataset into a short message and exit code 2 instead of a traceback;
+- dataset loading: `keras.datasets` by default, or Keras's own files from `--data-dir`;
+- `vectorize_sequences` (multi-hot encoding) and `decode_words` (word ids back to text);
+- `plot_history` (training vs validation curves as PNG) and `write_results`
+  (`metrics.json` plus the final `RESULT ...` line).
+
+Each script stays readable without opening this file: the names say what they do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+# Quiet TensorFlow's C++ start-up chatter; must happen before TensorFlow is imported.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # write PNG files; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+KERAS_SHUFFLE_SEED = 113  # the seed keras.datasets uses to shuffle before splitting
+
+
+class DataUnavailable(Exception):
+    """A dataset file could not be found, downloaded or read. `run` prints it and exits 2."""
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (so `--epochs 0` is a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_common_flags(parser, script, epochs, batch_size):
+    """Add the flags every script shares, with this script's book defaults."""
+    group = parser.add_argument_group("common options")
+    group.add_argument("--epochs", type=positive_int, default=epochs,
+                       help="training epochs (default: %(default)s, as in the book)")
+    group.add_argument("--batch-size", type=positive_int, default=batch_size,
+                       help="mini-batch size (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=42,
+                       help="seeds Python, NumPy and the backend (default: %(default)s)")
+    group.add_argument("--data-dir", type=Path, default=_env_path("DLWP_DATA_DIR"),
+                       help="read Keras's dataset files from this folder instead of downloading "
+                            "them (also: env DLWP_DATA_DIR)")
+    group.add_argument("--output-dir", type=Path, default=REPO_ROOT / "runs" / script,
+                       help=f"where plots and metrics.json go (default: runs/{script}/)")
+    group.add_argument("--smoke", action="store_true",
+                       help="tiny run on the project's sample data in data/sample/: "
+                            "seconds, no network")
+    group.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                       help="Keras fit verbosity: 0 silent, 1 progress bar, 2 one line "
+                            "per epoch (default: %(default)s)")
+    return parser
+
+
+def make_parser(script, doc, epochs, batch_size):
+    """An ArgumentParser whose description is the script's docstring, plus the common flags."""
+    parser = argparse.ArgumentParser(
+        prog=f"python files/{script}.py",
+        description=doc,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return add_common_flags(parser, script, epochs, batch_size)
+
+
+def parse_args(parser, argv=None, smoke_epochs=2):
+    """Parse the flags; `--smoke` switches to the sample data and caps the epochs."""
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.data_dir = SAMPLE_DATA_DIR
+        args.epochs = min(args.epochs, smoke_epochs)
+    return args
+
+
+def _env_path(name):
+    value = os.environ.get(name)
+    return Path(value) if value else None
+
+
+def start(args):
+    """Seed everything, create the output folder, and return a start time for `seconds`."""
+    import keras
+
+    keras.utils.set_random_seed(args.seed)  # Python, NumPy and the backend in one call
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    return time.perf_counter()
+
+
+def run(main):
+    """Call `main()`; a DataUnavailable becomes a short message on stderr and exit code 2."""
+    try:
+        main()
+    except DataUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+# --------------------------------------------------------------------------------------
+# Datasets: keras.datasets by default, Keras's own files with --data-dir
+# --------------------------------------------------------------------------------------
+
+DATASET_FILES = {
+    # name: (file, keys it must hold, the loader that downloads it)
+    "mnist": ("mnist.npz", ("x_train", "y_train", "x_test", "y_test"), "mnist"),
+    "imdb": ("imdb.npz", ("x_train", "y_train", "x_test", "y_test"), "imdb"),
+    "reuters": ("reuters.npz", ("x", "y"), "reuters"),
+    "boston_housing": ("boston_housing.npz", ("x", "y"), "boston_housing"),
+}
+
+
+def _how_to_get(filename):
+    return (
+        f"It is Keras's own file, downloaded by keras.datasets from {KERAS_ORIGIN}{filename} "
+        f"(and cached in ~/.keras/datasets/). Download it on a connected machine, put it in a "
+        f"folder and pass --data-dir FOLDER (or set DLWP_DATA_DIR), or run with --smoke to use "
+        f"the project's small sample data."
+    )
+
+
+def _read_npz(name, data_dir):
+    filename, keys, _ = DATASET_FILES[name]
+    path = Path(data_dir) / filename
+    if not path.is_file():
+        raise DataUnavailable(f"{path} not found. {_how_to_get(filename)}")
+    try:
+        # Reuters and IMDB store ragged word-id lists as object arrays, which NumPy can only
+        # read with pickling enabled; read those files only from sources you trust.
+        with np.load(path, allow_pickle=True) as npz:
+            missing = [key for key in keys if key not in npz.files]
+            if missing:
+                raise DataUnavailable(
+                    f"{path} does not look like Keras's {filename}: it lacks the arrays "
+                    f"{', '.join(missing)} (it has: {', '.join(npz.files) or 'none'}). "
+                    f"{_how_to_get(filename)}"
+                )
+            return {key: npz[key] for key in keys}
+    except (OSError, ValueError) as error:
+        raise DataUnavailable(f"{path} could not be read ({error}). {_how_to_get(filename)}") \
+            from None
+
+
+def _download(name, **kwargs):
+    """Call the real keras.datasets loader; a failed download becomes DataUnavailable."""
+    import keras
+
+    filename, _, module = DATASET_FILES[name]
+    try:
+        return getattr(keras.datasets, module).load_data(**kwargs)
+    except Exception as error:  # Keras raises a bare Exception on a failed fetch
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise DataUnavailable(
+            f"could not download {filename} ({reason}). {_how_to_get(filename)}"
+        ) from None
+
+
+def load_mnist(data_dir=None):
+    """MNIST as `keras.datasets.mnist.load_data()` returns it: uint8 images, uint8 labels."""
+    if data_dir is None:
+        return _download("mnist")
+    arrays = _read_npz("mnist", data_dir)
+    return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+
+
+def load_boston_housing(data_dir=None, test_split=0.2, seed=KERAS_SHUFFLE_SEED):
+    """Boston housing, shuffled and split exactly as `keras.datasets.boston_housing` does."""
+    if data_dir is None:
+        return _download("boston_housing", test_split=test_split, seed=seed)
+    arrays = _read_npz("boston_housing", data_dir)
+    x, y = arrays["x"], arrays["y"]
+    order = np.arange(len(x))
+    np.random.RandomState(seed).shuffle(order)
+    x, y = x[order], y[order]
+    n_train = int(len(x) * (1 - test_split))
+    return (x[:n_train], y[:n_train]), (x[n_train:], y[n_train:])
+
+
+def _encode_words(sequences, num_words, start_char=1, oov_char=2, index_from=3):
+    """Keras's convention: a start marker, word ids shifted by 3, rare words -> oov_char."""
+    encoded = [[start_char] + [w + index_from for w in seq] for seq in sequences]
+    if not num_words:
+        num_words = max(max(seq) for seq in encoded)
+    return [[w if w < num_words else oov_char for w in seq] for seq in encoded]
+
+
+def _as_object_array(sequences):
+    array = np.empty(len(sequences), dtype="object")
+    array[:] = sequences
+    return array
+
+
+def load_imdb(data_dir=None, num_words=None, seed=KERAS_SHUFFLE_SEED):
+    """IMDB reviews as `keras.datasets.imdb.load_data(num_words=...)` returns them."""
+    if data_dir is None:
+        return _download("imdb", num_words=num_words, seed=seed)
+    arrays = _read_npz("imdb", data_dir)
+    rng = np.random.RandomState(seed)  # one generator, train shuffled first, as in Keras
+    splits = []
+    for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
+        order = np.arange(len(arrays[x_key]))
+        rng.shuffle(order)
+        splits.append((arrays[x_key][order], arrays[y_key][order]))
+    (x_train, y_train), (x_test, y_test) = splits
+    # Keras picks the vocabulary size over train and test together.
+    encoded = _encode_words(list(x_train) + list(x_test), num_words)
+    n_train = len(x_train)
+    return ((_as_object_array(encoded[:n_train]), y_train),
+            (_as_object_array(encoded[n_train:]), y_test))
+
+
+def load_reuters(data_dir=None, num_words=None, test_split=0.2, seed=KERAS_SHUFFLE_SEED):
+    """Reuters newswires as `keras.datasets.reuters.load_data(num_words=...)` returns them."""
+    if data_dir is None:
+        return _download("reuters", num_words=num_words, test_split=test_split, seed=seed)
+    arrays = _read_npz("reuters", data_dir)
+    order = np.arange(len(arrays["x"]))
+    np.random.RandomState(seed).shuffle(order)
+    encoded = _encode_words(arrays["x"][order], num_words)
+    labels = arrays["y"][order]
+    n_train = int(len(encoded) * (1 - test_split))
+    return ((_as_object_array(encoded[:n_train]), labels[:n_train]),
+            (_as_object_array(encoded[n_train:]), labels[n_train:]))
+
+
+def load_word_index(dataset, data_dir=None):
+    """The word -> rank dictionary of "imdb" or "reuters" (`keras.datasets.X.get_word_index()`)."""
+    import keras
+
+    filename = f"{dataset}_word_index.json"
+    if data_dir is None:
+        try:
+            return getattr(keras.datasets, dataset).get_word_index()
+        except Exception as error:
+            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise DataUnavailable(
+                f"could not download {filename} ({reason}). {_how_to_get(filename)}"
+            ) from None
+    path = Path(data_dir) / filename
+    if not path.is_file():
+        raise DataUnavailable(f"{path} not found. {_how_to_get(filename)}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataUnavailable(f"{path} could not be read ({error}). {_how_to_get(filename)}") \
+            from None
+
+
+# --------------------------------------------------------------------------------------
+# Text: multi-hot vectors and decoding
+# --------------------------------------------------------------------------------------
+
+
+def vectorize_sequences(sequences, dimension=10000):
+    """Multi-hot encode lists of word ids: row i has a 1.0 at every id that occurs in sequence i.
+
+    Vectorized: one fancy-indexing assignment, no Python loop over words.
+    """
+    lengths = np.fromiter((len(seq) for seq in sequences), dtype=np.int64, count=len(sequences))
+    results = np.zeros((len(sequences), dimension), dtype="float32")
+    if lengths.sum() == 0:
+        return results
+    word_ids = np.concatenate([np.asarray(seq, dtype=np.int64) for seq in sequences])
+    if word_ids.min() < 0 or word_ids.max() >= dimension:
+        raise ValueError(
+            f"word ids must be in [0, {dimension}); got {word_ids.min()}..{word_ids.max()}. "
+            f"Load the data with num_words={dimension}."
+        )
+    rows = np.repeat(np.arange(len(sequences)), lengths)
+    results[rows, word_ids] = 1.0
+    return results
+
+
+def decode_words(sequence, word_index, index_from=3, unknown="?"):
+    """Turn word ids back into text. Ids 0, 1 and 2 (padding, start, out-of-vocabulary)
+    have no word and print as `unknown`."""
+    id_to_word = {rank: word for word, rank in word_index.items()}
+    return " ".join(id_to_word.get(i - index_from, unknown) for i in sequence)
+
+
+# --------------------------------------------------------------------------------------
+# Plots and results
+# --------------------------------------------------------------------------------------
+
+
+def plot_history(history, metrics, path, title=None, skip_first=0):
+    """Plot training vs validation curves, one panel per metric, into a PNG file.
+
+    `history` is a keras History or its `.history` dict; `metrics` names keys such as
+    "loss", "accuracy" or "mae" (the "val_" curve is drawn when present).
+    """
+    curves = getattr(history, "history", history)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics, strict=True):
+        curve_styles = ((metric, "o-", "training"), (f"val_{metric}", "s-", "validation"))
+        for key, style, label in curve_styles:
+            if key in curves:
+                values = curves[key][skip_first:]
+                epochs = range(skip_first + 1, skip_first + len(values) + 1)
+                ax.plot(epochs, values, style, markersize=3, label=f"{label} {metric}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.set_title(f"{label_of(metric)}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def label_of(metric):
+    names = {"loss": "Training and validation loss", "accuracy": "Training and validation accuracy",
+             "mae": "Training and validation MAE"}
+    return names.get(metric, metric)
+
+
+def _clean(value):
+    """JSON-friendly numbers: NumPy scalars to Python, floats rounded for reading."""
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isfinite(value):
+        return round(value, 6)
+    return value
+
+
+def write_results(args, script, results, extra=None):
+    """Write `metrics.json` and print the closing line `RESULT script=<name> key=value ...`.
+
+    `results` holds the headline numbers (they go on the RESULT line and into the JSON);
+    `extra` holds anything else worth keeping (histories, per-fold scores, settings).
+    """
+    record = {"script": script, **_clean(results)}
+    record.update(_clean(extra or {}))
+    record["settings"] = {key: str(value) if isinstance(value, Path) else value
+                          for key, value in sorted(vars(args).items())}
+    path = Path(args.output_dir) / "metrics.json"
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    fields = " ".join(f"{key}={_format(key, value)}" for key, value in results.items())
+    print(f"RESULT script={script} {fields}", flush=True)
+    return path
+
+
+def _format(key, value):
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.1f}" if key.endswith("seconds") else f"{value:.4f}"
+    return str(value)
