@@ -1,0 +1,845 @@
+"""Chapter 5 - Deep learning for computer vision: convnets, from MNIST to dogs vs cats.
+
+One stage per section of the book, each a subcommand:
+
+  mnist             5.1  a small convnet on MNIST (Conv2D 32/64/64, max pooling, Dense 64/10)
+  prepare           5.2  copy the book's 4,000-image "cats_and_dogs_small" subset out of
+                         Kaggle's dogs-vs-cats train/ folder
+  scratch           5.2  a convnet trained from scratch on 2,000 pictures
+  augment           5.2  the same convnet with data augmentation and dropout
+  features          5.3  VGG16 (ImageNet) features, extracted once, fed to a Dense classifier
+  features-augment  5.3  the frozen VGG16 base inside the model, trained with augmentation
+  finetune          5.3  the features-augment model with VGG16's block5 unfrozen
+  visualize         5.4  intermediate activations, VGG16 filter patterns, Grad-CAM heatmap
+
+Book results (1st edition): mnist 99.1% test accuracy; scratch ~72% validation accuracy;
+augment ~82-84%; features ~90%; features-augment ~96%; finetune 97% (96.8% test).
+
+What changed since the book, and why: images come through `image_dataset_from_directory`
+and tf.data (decoded and resized once, then cached) instead of ImageDataGenerator, the
+augmentation is done by Keras preprocessing layers inside the model, `fit` replaces
+`fit_generator` (every epoch sees the whole training set), `learning_rate=` replaces `lr=`,
+and the 5.4 visualizations use tf.GradientTape instead of K.gradients / K.function.
+VGG16 inputs go through `vgg16.preprocess_input`, the preprocessing its ImageNet weights
+were trained with (the book only rescaled them to [0, 1]).
+
+Run it:
+    python files/convnet.py mnist --data-dir ~/data      # reads ~/data/mnist.npz
+    python files/convnet.py prepare --source ~/kaggle/dogs-vs-cats/train
+    python files/convnet.py scratch                      # reads data/cats_and_dogs_small/
+    python files/convnet.py features --weights none      # offline: an untrained VGG16 base
+    python files/convnet.py finetune                     # after features-augment
+    python files/convnet.py visualize --image my_cat.jpg # after scratch
+    python files/convnet.py STAGE --smoke                # seconds, on synthetic images
+    python files/convnet.py STAGE --help
+
+Each stage writes its plots, model (.keras) and metrics.json to runs/convnet/STAGE/
+(or OUTPUT_DIR/STAGE/ with --output-dir); finetune and visualize read the models that
+features-augment and scratch left there.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import keras
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+from keras import layers
+from PIL import Image
+
+import helpers
+
+SCRIPT = "convnet"
+IMAGE_SIZE = 150  # the book resizes every picture to 150x150
+SMOKE_IMAGE_SIZE = 48  # the smallest size the from-scratch convnet's four poolings allow
+SMOKE_EPOCHS = 3
+# The book's split of Kaggle's train/ folder: the file numbers of each class in each split.
+SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}
+CLASS_NAMES = ("cat", "dog")  # folder order, so label 0 is "cats" and 1 is "dogs"
+DEFAULT_DATA_DIR = helpers.REPO_ROOT / "data"
+
+KAGGLE_HELP = (
+    "Get Kaggle's dogs-vs-cats data from https://www.kaggle.com/c/dogs-vs-cats/data "
+    "(a free Kaggle account; or `kaggle competitions download -c dogs-vs-cats`), unzip "
+    "train.zip, and run `python files/convnet.py prepare --source PATH/TO/train`."
+)
+WEIGHTS_HELP = (
+    "Keras downloads VGG16's ImageNet weights once from "
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/ into ~/.keras/models/. "
+    "Offline, pass a local copy with --weights PATH "
+    "(vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5; the Grad-CAM part of `visualize` "
+    "needs the full vgg16_weights_tf_dim_ordering_tf_kernels.h5), "
+    "or run with --weights none for an untrained (random) VGG16 base."
+)
+
+
+# --------------------------------------------------------------------------------------
+# 5.1 A first convnet: MNIST
+# --------------------------------------------------------------------------------------
+
+
+def build_mnist_convnet():
+    # Conv2D/MaxPooling2D stacks turn a 28x28 image into a 3x3x64 map of learned features;
+    # Flatten + Dense then classify it, as the Dense network of chapter 2 did with pixels.
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        layers.Conv2D(32, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, activation="relu"),
+        layers.Flatten(),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax", dtype="float32"),
+    ], name="mnist_convnet")
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def stage_mnist(args, started):
+    (train_images, train_labels), (test_images, test_labels) = helpers.load_mnist(args.data_dir)
+    # Convnets take images as (height, width, channels): add the single grey channel.
+    train_images = train_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
+    test_images = test_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
+
+    model = build_mnist_convnet()
+    model.summary()
+    history = model.fit(train_images, train_labels, epochs=args.epochs,
+                        batch_size=args.batch_size, verbose=args.verbose)
+    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
+                         title="MNIST convnet")
+    model.save(args.output_dir / "model.keras")
+
+    test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
+    print(f"test accuracy {test_accuracy:.4f} (book: 0.991), test loss {test_loss:.4f}")
+    helpers.write_results(
+        args, SCRIPT,
+        {"stage": args.stage, "test_accuracy": test_accuracy, "test_loss": test_loss,
+         "seconds": time.perf_counter() - started},
+        extra={"history": history.history},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# 5.2 Dogs vs cats: preparing the small dataset
+# --------------------------------------------------------------------------------------
+
+
+def image_problem(path):
+    """Why the picture at `path` is unusable (a short text), or None when it decodes."""
+    try:
+        with Image.open(path) as image:
+            if image.format != "JPEG":
+                return f"not a JPEG but {image.format}"
+            image.load()  # decodes every pixel, so a truncated file fails here
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        return f"cannot decode ({error})"
+    return None
+
+
+def prepare_dataset(source, destination):
+    """Copy the book's subset of Kaggle's train/ folder into `destination`.
+
+    Copies only (the source is never changed), skips files that are already there, and
+    skips (and reports) pictures that do not decode. Returns a dict of counts.
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise helpers.DataUnavailable(f"source folder {source} not found. {KAGGLE_HELP}")
+    if not any(source.glob("cat.*.jpg")) or not any(source.glob("dog.*.jpg")):
+        raise helpers.DataUnavailable(
+            f"{source} holds no cat.N.jpg / dog.N.jpg pictures; is it Kaggle's dogs-vs-cats "
+            f"train/ folder (test1/ has no labels)? {KAGGLE_HELP}")
+    copied, already_there, missing, bad = 0, 0, [], []
+    for split, numbers in SPLITS.items():
+        for name in CLASS_NAMES:
+            folder = Path(destination) / split / f"{name}s"
+            folder.mkdir(parents=True, exist_ok=True)
+            for number in numbers:
+                filename = f"{name}.{number}.jpg"
+                target = folder / filename
+                if target.exists():
+                    already_there += 1
+                    continue
+                if not (source / filename).is_file():
+                    missing.append(filename)
+                    continue
+                problem = image_problem(source / filename)
+                if problem:
+                    bad.append(filename)
+                    print(f"warning: skipped {source / filename}: {problem}", file=sys.stderr)
+                    continue
+                # Copy under a temporary name first, so an interrupted run never leaves
+                # half a picture that the next run would take as done.
+                partial = target.with_name(filename + ".partial")
+                shutil.copyfile(source / filename, partial)
+                partial.replace(target)
+                copied += 1
+    if missing:
+        print(f"warning: {len(missing)} pictures not in {source} (first: {missing[0]})",
+              file=sys.stderr)
+    return {"copied": copied, "already_there": already_there, "missing": missing, "bad": bad}
+
+
+def stage_prepare(args, started):
+    destination = Path(args.data_dir or DEFAULT_DATA_DIR) / "cats_and_dogs_small"
+    source = args.source
+    if args.smoke:
+        if args.data_dir is None:
+            destination = args.output_dir / "cats_and_dogs_small"
+        if source is None:
+            source = make_images().make_kaggle_train(args.output_dir / "kaggle_train",
+                                                     range(2000), size=16)
+    if source is None:
+        raise helpers.DataUnavailable(f"prepare needs --source. {KAGGLE_HELP}")
+
+    counts = prepare_dataset(source, destination)
+    for split in SPLITS:
+        sizes = [len(list((destination / split / f"{name}s").glob("*.jpg")))
+                 for name in CLASS_NAMES]
+        print(f"{destination / split}: {sizes[0]} cats, {sizes[1]} dogs")
+    print(f"copied {counts['copied']}, already there {counts['already_there']}, "
+          f"skipped {len(counts['bad'])} that do not decode, "
+          f"{len(counts['missing'])} missing from the source")
+    helpers.write_results(
+        args, SCRIPT,
+        {"stage": args.stage, "copied": counts["copied"],
+         "already_there": counts["already_there"], "skipped": len(counts["bad"]),
+         "missing": len(counts["missing"]), "seconds": time.perf_counter() - started},
+        extra={"destination": str(destination), "skipped_files": counts["bad"]},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# 5.2 The input pipeline: image_dataset_from_directory + tf.data
+# --------------------------------------------------------------------------------------
+
+
+def find_split(args):
+    """The `cats_and_dogs_small` folder: in --data-dir, --data-dir itself, or data/."""
+    base = Path(args.data_dir or DEFAULT_DATA_DIR)
+    for folder in (base / "cats_and_dogs_small", base):
+        if all((folder / split).is_dir() for split in SPLITS):
+            return folder
+    raise helpers.DataUnavailable(
+        f"no cats_and_dogs_small/ (with train/, validation/ and test/) in {base}. "
+        f"Pass --data-dir FOLDER, or build it: {KAGGLE_HELP}")
+
+
+def image_dataset(folder, image_size, batch_size, shuffle=False, seed=None, preprocess=None):
+    """Batches of (images, labels) from `folder/{cats,dogs}/*.jpg`, labels 0.0 cat, 1.0 dog.
+
+    Every JPEG is decoded and resized once, in the first epoch; the pixels are then kept in
+    memory (as uint8, 4x smaller than float32) and only shuffled and batched each epoch.
+    `preprocess`, when given, maps the float pixels (0-255) into what a model expects.
+    """
+    dataset = keras.utils.image_dataset_from_directory(
+        folder, label_mode="binary", image_size=(image_size, image_size),
+        batch_size=None, shuffle=False)
+    count = len(dataset.file_paths)
+    dataset = dataset.map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label),
+                          num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle:
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+
+    def to_float(images, labels):
+        images = tf.cast(images, tf.float32)
+        return (preprocess(images) if preprocess else images), labels
+
+    # prefetch lets the next batch be prepared while the model trains on this one.
+    return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def cats_and_dogs(args, preprocess=None):
+    """The train, validation and test datasets of cats_and_dogs_small."""
+    split = find_split(args)
+    print(f"reading {split}")
+    return [image_dataset(split / name, args.image_size, args.batch_size,
+                          shuffle=(name == "train"), seed=args.seed, preprocess=preprocess)
+            for name in SPLITS]
+
+
+def data_augmentation():
+    # The book's ImageDataGenerator settings as layers: they are active only in training
+    # (fit) and pass pictures through unchanged in evaluate/predict. fill_mode="nearest"
+    # fills the uncovered corners the way ImageDataGenerator did.
+    return keras.Sequential([
+        layers.RandomRotation(40 / 360, fill_mode="nearest"),  # up to 40 degrees
+        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest"),
+        layers.RandomShear(x_factor=0.2, fill_mode="nearest"),
+        layers.RandomZoom(0.2, fill_mode="nearest"),
+        layers.RandomFlip("horizontal"),
+    ], name="augmentation")
+
+
+def use_mixed_precision(enabled):
+    """Switch Keras to mixed precision where it helps; return the policy name in use."""
+    if not enabled:
+        return "float32"
+    if tf.config.list_physical_devices("GPU"):
+        policy = "mixed_float16"  # tensor cores on CUDA GPUs
+    elif cpu_has_bfloat16():
+        policy = "mixed_bfloat16"  # AVX512-BF16 / AMX units on recent x86 CPUs
+    else:
+        print("note: --mixed-precision ignored: no GPU and no bfloat16 support on this CPU")
+        return "float32"
+    keras.mixed_precision.set_global_policy(policy)
+    print(f"mixed precision: {policy}")
+    return policy
+
+
+def cpu_has_bfloat16():
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:  # not Linux: assume no
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+# --------------------------------------------------------------------------------------
+# 5.2 A convnet from scratch, then with augmentation and dropout
+# --------------------------------------------------------------------------------------
+
+
+def build_small_convnet(image_size, augment=False, rescale=True):
+    """The book's dogs-vs-cats convnet; with `augment`, augmentation and Dropout(0.5)."""
+    model = keras.Sequential(name="augmented_convnet" if augment else "small_convnet")
+    model.add(keras.Input(shape=(image_size, image_size, 3)))
+    if augment:
+        model.add(data_augmentation())
+    if rescale:
+        model.add(layers.Rescaling(1 / 255))  # pixels 0-255 -> 0-1, as the book's rescale
+    for filters in (32, 64, 128, 128):
+        model.add(layers.Conv2D(filters, 3, activation="relu"))
+        model.add(layers.MaxPooling2D(2))
+    model.add(layers.Flatten())
+    if augment:
+        model.add(layers.Dropout(0.5))  # augmented pictures are still correlated: regularize
+    model.add(layers.Dense(512, activation="relu"))
+    # One sigmoid unit: the probability of "dog". float32 keeps it exact in mixed precision.
+    model.add(layers.Dense(1, activation="sigmoid", dtype="float32"))
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-4),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def train_and_report(args, started, model, train, validation, test, title, book, extra=None):
+    """Fit, plot, save the model, evaluate on the test set and write the RESULT line."""
+    model.summary()
+    history = model.fit(train, epochs=args.epochs, validation_data=validation,
+                        verbose=args.verbose)
+    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
+                         title=title)
+    model.save(args.output_dir / "model.keras")
+    test_loss, test_accuracy = model.evaluate(test, verbose=0)
+    print(f"test accuracy {test_accuracy:.4f} (book: {book}), test loss {test_loss:.4f}; "
+          f"model saved to {args.output_dir / 'model.keras'}")
+    results = {"stage": args.stage, "test_accuracy": test_accuracy, "test_loss": test_loss,
+               "val_accuracy": history.history["val_accuracy"][-1]}
+    results.update(extra or {})
+    results["seconds"] = time.perf_counter() - started
+    helpers.write_results(args, SCRIPT, results, extra={"history": history.history})
+
+
+def stage_scratch(args, started):
+    use_mixed_precision(args.mixed_precision)
+    train, validation, test = cats_and_dogs(args)
+    model = build_small_convnet(args.image_size)
+    # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
+    train_and_report(args, started, model, train, validation, test,
+                     "Dogs vs cats, convnet from scratch", book="~0.72 validation")
+
+
+def stage_augment(args, started):
+    use_mixed_precision(args.mixed_precision)
+    train, validation, test = cats_and_dogs(args)
+    model = build_small_convnet(args.image_size, augment=True)
+    train_and_report(args, started, model, train, validation, test,
+                     "Dogs vs cats, with augmentation and dropout", book="0.82-0.84 validation")
+
+
+# --------------------------------------------------------------------------------------
+# 5.3 A pretrained convnet: VGG16
+# --------------------------------------------------------------------------------------
+
+
+def load_vgg16(weights, image_size, include_top=False):
+    """VGG16 with `weights` "imagenet", "none" (random) or a local weights file.
+
+    A failed download or an unreadable file becomes DataUnavailable (exit code 2).
+    """
+    if weights not in ("imagenet", "none") and not Path(weights).is_file():
+        raise helpers.DataUnavailable(f"weights file {weights} not found. {WEIGHTS_HELP}")
+    # The ImageNet classifier on top (include_top) only takes 224x224 pictures.
+    size = 224 if include_top and weights != "none" else image_size
+    try:
+        return keras.applications.VGG16(
+            weights=None if weights == "none" else str(weights), include_top=include_top,
+            input_shape=(size, size, 3))
+    except Exception as error:  # a failed download is a bare Exception in Keras
+        if weights == "none":
+            raise
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise helpers.DataUnavailable(
+            f"could not load VGG16 weights {weights!r} ({reason}). {WEIGHTS_HELP}") from None
+
+
+def vgg16_preprocess(images):
+    return keras.applications.vgg16.preprocess_input(images)
+
+
+def weights_note(weights):
+    if weights == "none":
+        print("note: --weights none: the VGG16 base is UNTRAINED (random weights), so the "
+              "accuracy says nothing about the book's results; the run only shows the code works")
+
+
+def extract_features(conv_base, dataset):
+    """Run the convolutional base once over every picture, batch by batch."""
+    features, labels = [], []
+    for images, batch_labels in dataset:
+        features.append(conv_base.predict_on_batch(images))
+        labels.append(batch_labels.numpy())
+    return np.concatenate(features), np.concatenate(labels)
+
+
+def stage_features(args, started):
+    weights_note(args.weights)
+    use_mixed_precision(args.mixed_precision)
+    conv_base = load_vgg16(args.weights, args.image_size)
+    conv_base.summary()
+    train, validation, test = cats_and_dogs(args, preprocess=vgg16_preprocess)
+    # The expensive part runs once per picture, not once per epoch: afterwards only the
+    # small Dense classifier trains, on the stored (4, 4, 512) feature maps.
+    extract_started = time.perf_counter()
+    train_features, train_labels = extract_features(conv_base, train)
+    val_features, val_labels = extract_features(conv_base, validation)
+    test_features, test_labels = extract_features(conv_base, test)
+    print(f"features {train_features.shape} extracted in "
+          f"{time.perf_counter() - extract_started:.1f}s")
+
+    model = keras.Sequential([
+        keras.Input(shape=train_features.shape[1:]),
+        layers.Flatten(),
+        layers.Dense(256, activation="relu"),
+        layers.Dropout(0.5),
+        layers.Dense(1, activation="sigmoid", dtype="float32"),
+    ], name="vgg16_features_classifier")
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=2e-5),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+
+    def as_dataset(features, labels, shuffle=False):
+        dataset = tf.data.Dataset.from_tensor_slices((features, labels))
+        if shuffle:
+            dataset = dataset.shuffle(len(features), seed=args.seed)
+        return dataset.batch(args.batch_size)
+
+    train_and_report(args, started, model, as_dataset(train_features, train_labels, True),
+                     as_dataset(val_features, val_labels), as_dataset(test_features, test_labels),
+                     f"VGG16 features (weights={args.weights}) + Dense", book="~0.90 validation",
+                     extra={"weights": args.weights})
+
+
+def stage_features_augment(args, started):
+    weights_note(args.weights)
+    use_mixed_precision(args.mixed_precision)
+    conv_base = load_vgg16(args.weights, args.image_size)
+    # Frozen: its ImageNet filters must not be wrecked by the large updates that the
+    # randomly initialized Dense layers send back at the start of training.
+    conv_base.trainable = False
+    model = keras.Sequential([
+        keras.Input(shape=(args.image_size, args.image_size, 3)),
+        data_augmentation(),
+        conv_base,
+        layers.Flatten(),
+        layers.Dense(256, activation="relu"),
+        layers.Dense(1, activation="sigmoid", dtype="float32"),
+    ], name="vgg16_augmented")
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=2e-5),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    train, validation, test = cats_and_dogs(args, preprocess=vgg16_preprocess)
+    train_and_report(args, started, model, train, validation, test,
+                     f"VGG16 frozen base + augmentation (weights={args.weights})",
+                     book="~0.96 validation", extra={"weights": args.weights})
+
+
+def load_stage_model(args, stage):
+    """The model an earlier stage saved next to this one's output folder."""
+    path = args.output_dir.parent / stage / "model.keras"
+    if not path.is_file():
+        raise helpers.DataUnavailable(
+            f"{path} not found: run `python files/convnet.py {stage}` first "
+            f"(with the same --output-dir).")
+    print(f"loading {path}")
+    return keras.models.load_model(path), path
+
+
+def stage_finetune(args, started):
+    use_mixed_precision(args.mixed_precision)
+    model, path = load_stage_model(args, "features-augment")
+    # Which VGG16 weights that model started from, so an untrained base is never hidden.
+    earlier = json.loads((path.parent / "metrics.json").read_text()) \
+        if (path.parent / "metrics.json").is_file() else {}
+    weights = earlier.get("weights", "unknown")
+    weights_note(weights)
+    image_size = model.input_shape[1]
+    args.image_size = image_size
+
+    # Unfreeze the top of the base only: block5 holds the most task-specific features,
+    # the lower blocks generic edges and textures that are worth keeping as they are.
+    conv_base = model.get_layer("vgg16")
+    conv_base.trainable = True
+    unfrozen = False
+    for layer in conv_base.layers:
+        unfrozen = unfrozen or layer.name == "block5_conv1"
+        layer.trainable = unfrozen
+    # A very low learning rate: large updates would destroy the pretrained filters.
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-5),
+                  loss="binary_crossentropy", metrics=["accuracy"])
+    train, validation, test = cats_and_dogs(args, preprocess=vgg16_preprocess)
+    train_and_report(args, started, model, train, validation, test,
+                     f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
+                     book="0.97 validation, 0.968 test", extra={"weights": weights})
+
+
+# --------------------------------------------------------------------------------------
+# 5.4 Visualizing what convnets learn
+# --------------------------------------------------------------------------------------
+
+
+def load_picture(path, size):
+    """A picture as a (size, size, 3) float32 array of pixels 0-255."""
+    image = keras.utils.load_img(path, target_size=(size, size))
+    return keras.utils.img_to_array(image)
+
+
+def channel_grid(activation, columns=16):
+    """One image of all channels of an (h, w, channels) activation, each made visible."""
+    height, width, channels = activation.shape
+    rows = -(-channels // columns)
+    grid = np.zeros((rows * (height + 1), columns * (width + 1)))
+    for channel in range(channels):
+        image = activation[:, :, channel]
+        # Standardize each channel for display: raw activations differ wildly in scale.
+        image = (image - image.mean()) / (image.std() + 1e-5) * 64 + 128
+        row, column = divmod(channel, columns)
+        grid[row * (height + 1):row * (height + 1) + height,
+             column * (width + 1):column * (width + 1) + width] = np.clip(image, 0, 255)
+    return grid
+
+
+def save_activations(model, picture, folder):
+    """(a) One PNG per convolution and pooling layer: what it outputs for `picture`."""
+    shown = [layer for layer in model.layers
+             if isinstance(layer, (layers.Conv2D, layers.MaxPooling2D))]
+    activation_model = keras.Model(model.inputs, [layer.output for layer in shown])
+    activations = activation_model.predict(picture[np.newaxis], verbose=0)
+    paths = []
+    for layer, activation in zip(shown, activations, strict=True):
+        path = folder / f"activations_{layer.name}.png"
+        plt.imsave(path, channel_grid(activation[0]), cmap="viridis", vmin=0, vmax=255)
+        paths.append(path)
+    return paths
+
+
+def filter_patterns(conv_base, layer_name, count, size, steps, seed=0):
+    """(b) The input pictures that most excite the first `count` filters of a layer.
+
+    Gradient ascent in input space: start from grey noise and repeatedly move the picture
+    in the direction that increases the filter's mean activation.
+    """
+    extractor = keras.Model(conv_base.inputs, conv_base.get_layer(layer_name).output)
+
+    @tf.function
+    def ascent_step(image, filter_index):
+        with tf.GradientTape() as tape:
+            tape.watch(image)
+            loss = tf.reduce_mean(extractor(image)[..., filter_index])
+        gradient = tape.gradient(loss, image)
+        # Normalize the gradient so every step has about the same size.
+        gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient))) + 1e-5
+        return image + gradient
+
+    rng = np.random.default_rng(seed)
+    patterns = []
+    for filter_index in range(count):
+        image = tf.constant(rng.random((1, size, size, 3)) * 20 + 128, dtype=tf.float32)
+        for _ in range(steps):
+            image = ascent_step(image, tf.constant(filter_index))
+        patterns.append(deprocess(image[0].numpy()))
+    return np.stack(patterns)
+
+
+def deprocess(image):
+    """A float picture of any range -> displayable uint8 (centred, std 0.1, clipped)."""
+    image = (image - image.mean()) / (image.std() + 1e-5) * 0.1 + 0.5
+    return (np.clip(image, 0, 1) * 255).astype("uint8")
+
+
+def pattern_grid(patterns, columns=8, margin=4):
+    count, size = len(patterns), patterns.shape[1]
+    rows = -(-count // columns)
+    columns = min(columns, count)
+    grid = np.zeros((rows * (size + margin), columns * (size + margin), 3), dtype="uint8")
+    for index, pattern in enumerate(patterns):
+        row, column = divmod(index, columns)
+        top, left = row * (size + margin), column * (size + margin)
+        grid[top:top + size, left:left + size] = pattern
+    return grid
+
+
+def grad_cam_heatmap(model, image_batch, conv_layer_name="block5_conv3", class_index=None):
+    """(c) Grad-CAM: where in the picture the evidence for a class is.
+
+    Each channel of the last convolution layer's output is weighted by how much the class
+    score changes with it (its gradient, averaged over the map); the weighted sum, with
+    negative parts dropped, is scaled to [0, 1]. Returns (heatmap, class_index); the
+    heatmap has the convolution output's height and width.
+    """
+    grad_model = keras.Model(model.inputs,
+                             [model.get_layer(conv_layer_name).output, model.output])
+    with tf.GradientTape() as tape:
+        conv_output, predictions = grad_model(image_batch)
+        if class_index is None:
+            class_index = int(tf.argmax(predictions[0]))
+        class_score = predictions[:, class_index]
+    gradients = tape.gradient(class_score, conv_output)
+    channel_weights = tf.reduce_mean(gradients, axis=(0, 1, 2))
+    heatmap = tf.nn.relu(tf.reduce_sum(conv_output[0] * channel_weights, axis=-1)).numpy()
+    if heatmap.max() > 0:
+        heatmap /= heatmap.max()
+    return heatmap, class_index
+
+
+def overlay_heatmap(picture, heatmap, path, alpha=0.4):
+    """Colour the heatmap with the "jet" colormap, stretch it over the picture, blend."""
+    picture = np.asarray(picture, dtype="float32")
+    colours = matplotlib.colormaps["jet"](heatmap)[..., :3]  # (h, w, 3) in [0, 1]
+    colours = Image.fromarray(np.uint8(colours * 255)).resize(
+        (picture.shape[1], picture.shape[0]), Image.Resampling.BILINEAR)
+    blended = np.asarray(colours, dtype="float32") * alpha + picture * (1 - alpha)
+    Image.fromarray(np.uint8(np.clip(blended, 0, 255))).save(path)
+    return path
+
+
+def default_picture(args):
+    """The book's cat.1700.jpg from the test split, or else the first test picture."""
+    test = find_split(args) / "test"
+    book_cat = test / "cats" / "cat.1700.jpg"
+    return book_cat if book_cat.is_file() else sorted(test.glob("*/*.jpg"))[0]
+
+
+def stage_visualize(args, started):
+    picture_path = Path(args.image) if args.image else default_picture(args)
+    if not picture_path.is_file():
+        raise helpers.DataUnavailable(f"picture {picture_path} not found")
+    print(f"picture: {picture_path}")
+
+    # (a) Intermediate activations of the from-scratch convnet.
+    model, _ = load_stage_model(args, "scratch")
+    picture = load_picture(picture_path, model.input_shape[1])
+    paths = save_activations(model, picture, args.output_dir)
+    print(f"activations: {len(paths)} PNGs, e.g. {paths[0]}")
+
+    # (b) Filter patterns of VGG16, from the first convolution of blocks 1 to 4.
+    weights_note(args.weights)
+    conv_base = load_vgg16(args.weights, args.image_size)
+    for layer_name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"):
+        patterns = filter_patterns(conv_base, layer_name, args.filters, args.image_size,
+                                   args.steps, seed=args.seed)
+        path = args.output_dir / f"filters_{layer_name}.png"
+        plt.imsave(path, pattern_grid(patterns))
+        paths.append(path)
+        print(f"filter patterns: {path}")
+
+    # (c) Grad-CAM heatmap of VGG16 with its ImageNet classifier, over the picture.
+    classifier = load_vgg16(args.weights, args.image_size, include_top=True)
+    size = classifier.input_shape[1]
+    batch = keras.applications.vgg16.preprocess_input(load_picture(picture_path, size)[None])
+    heatmap, class_index = grad_cam_heatmap(classifier, batch)
+    print(f"top ImageNet class index {class_index}; heatmap {heatmap.shape}")
+    plt.imsave(args.output_dir / "gradcam_heatmap.png", heatmap, cmap="jet", vmin=0, vmax=1)
+    original = keras.utils.img_to_array(keras.utils.load_img(picture_path))
+    paths.append(overlay_heatmap(original, heatmap, args.output_dir / "gradcam.png"))
+    print(f"Grad-CAM overlay: {paths[-1]}")
+
+    helpers.write_results(
+        args, SCRIPT,
+        {"stage": args.stage, "pngs": len(paths) + 1, "class_index": class_index,
+         "weights": args.weights, "seconds": time.perf_counter() - started},
+        extra={"picture": str(picture_path), "files": [str(path) for path in paths]},
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Benchmark (not a book section): this input pipeline vs the book's ImageDataGenerator
+# --------------------------------------------------------------------------------------
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training and validation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.epoch_started)
+
+
+def time_epochs(args, model, train, validation):
+    timer = EpochTimer()
+    model.fit(train, epochs=args.epochs, validation_data=validation, callbacks=[timer],
+              verbose=args.verbose)
+    return timer.seconds
+
+
+def stage_benchmark(args, started):
+    """Seconds per epoch of the scratch stage: the book's pipeline vs this script's."""
+    split = find_split(args)
+    size = args.image_size
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator  # book pipeline
+
+    # The book: decode, resize and rescale every JPEG again in every epoch, batches of 20.
+    generator = ImageDataGenerator(rescale=1 / 255)
+    flows = [generator.flow_from_directory(split / name, target_size=(size, size),
+                                           batch_size=20, class_mode="binary")
+             for name in ("train", "validation")]
+    timings = {"book_generator": time_epochs(
+        args, build_small_convnet(size, rescale=False), *flows)}
+
+    # This script: tf.data, decoded once and cached; the same model and batch size.
+    args.batch_size = 20
+    train, validation, _ = cats_and_dogs(args)
+    timings["tf_data"] = time_epochs(args, build_small_convnet(size), train, validation)
+    if args.mixed_precision:
+        timings["tf_data_" + use_mixed_precision(True)] = time_epochs(
+            args, build_small_convnet(size), train, validation)
+
+    results = {"stage": args.stage}
+    book = np.mean(timings["book_generator"])
+    for name, seconds in timings.items():
+        print(f"{name}: seconds per epoch {', '.join(f'{s:.1f}' for s in seconds)}; "
+              f"mean {np.mean(seconds):.1f}, ratio to the book's {np.mean(seconds) / book:.2f}")
+        results[f"{name}_epoch_seconds"] = float(np.mean(seconds))
+        if name != "book_generator":
+            results[f"{name}_ratio"] = float(np.mean(seconds) / book)
+    results["seconds"] = time.perf_counter() - started
+    helpers.write_results(args, SCRIPT, results, extra={"epoch_seconds": timings})
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+# stage: (function, book section and what it does, default epochs, default batch size)
+STAGES = {
+    "mnist": (stage_mnist, "5.1 a small convnet on MNIST", 5, 64),
+    "prepare": (stage_prepare, "5.2 copy cats_and_dogs_small out of Kaggle's train/", 1, 1),
+    "scratch": (stage_scratch, "5.2 dogs vs cats, a convnet from scratch", 30, 20),
+    "augment": (stage_augment, "5.2 ... with data augmentation and dropout", 100, 32),
+    "features": (stage_features, "5.3 VGG16 feature extraction + Dense classifier", 30, 20),
+    "features-augment": (stage_features_augment,
+                         "5.3 frozen VGG16 base in the model, with augmentation", 30, 20),
+    "finetune": (stage_finetune, "5.3 fine-tune VGG16's block5 (after features-augment)",
+                 100, 20),
+    "visualize": (stage_visualize, "5.4 activations, filter patterns, Grad-CAM", 1, 1),
+}
+IMAGE_STAGES = set(STAGES) - {"mnist", "prepare"}
+
+
+def make_parser():
+    parser = argparse.ArgumentParser(prog="python files/convnet.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, (_, summary, epochs, batch_size) in STAGES.items():
+        stage = subparsers.add_parser(name, help=summary, description=f"{summary}.\n\n"
+                                      f"Outputs go to OUTPUT_DIR/{name}/.",
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_stage_flags(stage, name, epochs, batch_size)
+    # Hidden (no help=): a measurement, not a book section.
+    benchmark = subparsers.add_parser("benchmark", description=stage_benchmark.__doc__)
+    add_stage_flags(benchmark, "benchmark", 3, 20)
+    return parser
+
+
+def add_stage_flags(parser, name, epochs, batch_size):
+    helpers.add_common_flags(parser, SCRIPT, epochs, batch_size)
+    group = parser.add_argument_group(f"{name} options")
+    if name == "prepare":
+        group.add_argument("--source", type=Path,
+                           help="Kaggle's dogs-vs-cats train/ folder (cat.0.jpg ... dog.12499.jpg);"
+                                " the subset goes to DATA_DIR/cats_and_dogs_small/ "
+                                "(default DATA_DIR: data/)")
+    if name in IMAGE_STAGES | {"benchmark"}:
+        group.add_argument("--image-size", type=helpers.positive_int, default=None,
+                           help=f"pictures are resized to this square size "
+                                f"(default: {IMAGE_SIZE}, {SMOKE_IMAGE_SIZE} with --smoke)")
+    if name in IMAGE_STAGES - {"visualize"} | {"benchmark"}:
+        group.add_argument("--mixed-precision", action="store_true",
+                           help="float16 on a CUDA GPU, bfloat16 on a CPU that supports it "
+                                "(default: off, full float32)")
+    if name in ("features", "features-augment", "visualize"):
+        group.add_argument("--weights", default="imagenet",
+                           help="VGG16 weights: imagenet (downloaded once by Keras), none "
+                                "(untrained, random), or a local weights file "
+                                "(default: %(default)s)")
+    if name == "visualize":
+        group.add_argument("--image", type=Path,
+                           help="picture for the activations and Grad-CAM (default: "
+                                "test/cats/cat.1700.jpg, as in the book)")
+        group.add_argument("--filters", type=helpers.positive_int, default=64,
+                           help="filter patterns per layer (default: %(default)s, as in the book)")
+        group.add_argument("--steps", type=helpers.positive_int, default=40,
+                           help="gradient ascent steps per pattern (default: %(default)s)")
+
+
+def make_images():
+    """data/make_images.py, the synthetic picture maker that --smoke runs use."""
+    sys.path.insert(0, str(helpers.REPO_ROOT / "data"))
+    import make_images
+
+    return make_images
+
+
+def parse_args(argv=None):
+    args = make_parser().parse_args(argv)
+    args.output_dir = args.output_dir / args.stage
+    if args.smoke:
+        args.epochs = min(args.epochs, SMOKE_EPOCHS)
+        if args.stage == "mnist":
+            args.data_dir = helpers.SAMPLE_DATA_DIR  # the project's small sample digits
+    if hasattr(args, "image_size") and args.image_size is None:
+        args.image_size = SMOKE_IMAGE_SIZE if args.smoke else IMAGE_SIZE
+    if args.smoke and args.stage == "visualize":
+        args.filters = min(args.filters, 4)
+        args.steps = min(args.steps, 5)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    started = helpers.start(args)
+    if args.smoke and args.stage in IMAGE_STAGES | {"benchmark"}:
+        # Tiny synthetic pictures, unless --data-dir already holds a (small) split.
+        has_split = args.data_dir and any(
+            (Path(args.data_dir) / sub / "train").is_dir() for sub in ("cats_and_dogs_small", ""))
+        if not has_split:
+            args.data_dir = args.output_dir.parent / "smoke_images"
+            make_images().make_split_folders(args.data_dir)
+    STAGES.get(args.stage, (stage_benchmark,))[0](args, started)
+
+
+if __name__ == "__main__":
+    helpers.run(main)
