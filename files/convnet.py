@@ -195,7 +195,7 @@ def stage_prepare(args, started):
         if args.data_dir is None:
             destination = args.output_dir / "cats_and_dogs_small"
         if source is None:
-            source = make_images().make_kaggle_train(args.output_dir / "kaggle_train",
+            source = synthetic_images().make_kaggle_train(args.output_dir / "kaggle_train",
                                                      range(2000), size=16)
     if source is None:
         raise helpers.DataUnavailable(f"prepare needs --source. {KAGGLE_HELP}")
@@ -805,7 +805,7 @@ def add_stage_flags(parser, name, epochs, batch_size):
                            help="gradient ascent steps per pattern (default: %(default)s)")
 
 
-def make_images():
+def synthetic_images():
     """data/make_images.py, the synthetic picture maker that --smoke runs use."""
     sys.path.insert(0, str(helpers.REPO_ROOT / "data"))
     import make_images
@@ -837,8 +837,9 @@ def main(argv=None):
             (Path(args.data_dir) / sub / "train").is_dir() for sub in ("cats_and_dogs_small", ""))
         if not has_split:
             args.data_dir = args.output_dir.parent / "smoke_images"
-            make_images().make_split_folders(args.data_dir)
-    STAGES.get(args.stage, (stage_benchmark,))[0](args, started)
+            synthetic_images().make_split_folders(args.data_dir)
+    run_stage = stage_benchmark if args.stage == "benchmark" else STAGES[args.stage][0]
+    run_stage(args, started)
 
 
 if __name__ == "__main__":

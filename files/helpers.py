@@ -19,8 +19,10 @@ import json
 import logging
 import math
 import os
+import pickle
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 # Hide TensorFlow's warning that a tf.function was traced again: expected when a script
@@ -133,11 +135,11 @@ def run(main):
 # --------------------------------------------------------------------------------------
 
 DATASET_FILES = {
-    # name: (file, keys it must hold, the loader that downloads it)
-    "mnist": ("mnist.npz", ("x_train", "y_train", "x_test", "y_test"), "mnist"),
-    "imdb": ("imdb.npz", ("x_train", "y_train", "x_test", "y_test"), "imdb"),
-    "reuters": ("reuters.npz", ("x", "y"), "reuters"),
-    "boston_housing": ("boston_housing.npz", ("x", "y"), "boston_housing"),
+    # name: (file, the arrays it must hold, whether they are ragged word-id lists)
+    "mnist": ("mnist.npz", ("x_train", "y_train", "x_test", "y_test"), False),
+    "imdb": ("imdb.npz", ("x_train", "y_train", "x_test", "y_test"), True),
+    "reuters": ("reuters.npz", ("x", "y"), True),
+    "boston_housing": ("boston_housing.npz", ("x", "y"), False),
 }
 
 
@@ -151,14 +153,17 @@ def _how_to_get(filename):
 
 
 def _read_npz(name, data_dir):
-    filename, keys, _ = DATASET_FILES[name]
+    filename, keys, ragged = DATASET_FILES[name]
     path = Path(data_dir) / filename
     if not path.is_file():
         raise DataUnavailable(f"{path} not found. {_how_to_get(filename)}")
+    if not zipfile.is_zipfile(path):
+        raise DataUnavailable(f"{path} could not be read (not an .npz file). "
+                              f"{_how_to_get(filename)}")
     try:
         # Reuters and IMDB store ragged word-id lists as object arrays, which NumPy can only
         # read with pickling enabled; read those files only from sources you trust.
-        with np.load(path, allow_pickle=True) as npz:
+        with np.load(path, allow_pickle=ragged) as npz:
             missing = [key for key in keys if key not in npz.files]
             if missing:
                 raise DataUnavailable(
@@ -167,7 +172,7 @@ def _read_npz(name, data_dir):
                     f"{_how_to_get(filename)}"
                 )
             return {key: npz[key] for key in keys}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, pickle.UnpicklingError) as error:
         raise DataUnavailable(f"{path} could not be read ({error}). {_how_to_get(filename)}") \
             from None
 
@@ -176,9 +181,9 @@ def _download(name, **kwargs):
     """Call the real keras.datasets loader; a failed download becomes DataUnavailable."""
     import keras
 
-    filename, _, module = DATASET_FILES[name]
+    filename = DATASET_FILES[name][0]
     try:
-        return getattr(keras.datasets, module).load_data(**kwargs)
+        return getattr(keras.datasets, name).load_data(**kwargs)
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataUnavailable(

@@ -1,0 +1,154 @@
+"""Tests for files/tensors.py (Chapter 2): naive tensor operations, the from-scratch
+training pieces, the command line, and a --smoke run as a subprocess."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import tensors
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = REPO_ROOT / "files" / "tensors.py"
+
+
+def finite_numbers(value):
+    """Every number in a JSON-like structure (settings and text are skipped)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from finite_numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from finite_numbers(item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
+# --- The naive operations give NumPy's results ---------------------------------------------
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+def test_naive_relu_matches_numpy(rng):
+    x = rng.normal(size=(5, 7))
+    before = x.copy()
+    np.testing.assert_allclose(tensors.naive_relu(x), np.maximum(x, 0.0))
+    np.testing.assert_array_equal(x, before)  # the input is left alone
+
+
+def test_naive_add_matches_numpy(rng):
+    x, y = rng.normal(size=(4, 6)), rng.normal(size=(4, 6))
+    np.testing.assert_allclose(tensors.naive_add(x, y), x + y)
+
+
+def test_naive_broadcast_add_matches_numpy(rng):
+    x, y = rng.normal(size=(4, 6)), rng.normal(size=6)
+    np.testing.assert_allclose(tensors.naive_add_matrix_and_vector(x, y), x + y)
+
+
+def test_naive_dots_match_numpy(rng):
+    a, b = rng.normal(size=(3, 5)), rng.normal(size=(5, 4))
+    v = rng.normal(size=5)
+    assert tensors.naive_vector_dot(a[0], v) == pytest.approx(np.dot(a[0], v))
+    np.testing.assert_allclose(tensors.naive_matrix_vector_dot(a, v), np.dot(a, v))
+    np.testing.assert_allclose(tensors.naive_matrix_dot(a, b), np.dot(a, b))
+
+
+def test_naive_dot_rejects_mismatched_shapes(rng):
+    with pytest.raises(AssertionError):
+        tensors.naive_matrix_dot(rng.normal(size=(3, 5)), rng.normal(size=(4, 2)))
+
+
+# --- The from-scratch engine -----------------------------------------------------------------
+
+
+def test_batch_generator_covers_every_sample_once():
+    images, labels = np.arange(10).reshape(10, 1), np.arange(10)
+    generator = tensors.BatchGenerator(images, labels, batch_size=4)
+    assert generator.num_batches == 3
+    batches = [generator.next() for _ in range(generator.num_batches)]
+    assert [len(b_labels) for _, b_labels in batches] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate([b for _, b in batches]), labels)
+
+
+def test_naive_model_shapes_and_training_step():
+    import tensorflow as tf
+
+    tf.random.set_seed(0)
+    model = tensors.build_model()
+    assert [tuple(w.shape) for w in model.weights] == [(784, 512), (512,), (512, 10), (10,)]
+    images = np.random.default_rng(0).random((32, 784)).astype("float32")
+    labels = np.arange(32) % 10
+    probabilities = model(images).numpy()
+    assert probabilities.shape == (32, 10)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    # Repeated SGD steps on one batch must lower its loss.
+    losses = [float(tensors.one_training_step(model, images, labels, 0.1)) for _ in range(5)]
+    assert losses[-1] < losses[0]
+
+
+# --- Command line ------------------------------------------------------------------------------
+
+
+def test_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        tensors.main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--section" in out and "--learning-rate" in out and "Chapter 2" in out
+
+
+@pytest.mark.parametrize("flags", [
+    ["--epochs", "0"],
+    ["--section", "nope"],
+    ["--learning-rate", "0"],
+    ["--learning-rate", "fast"],
+    ["--batch-size", "-3"],
+])
+def test_bad_flags_are_usage_errors(flags, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        tensors.main(flags)
+    assert exit_info.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+# --- A --smoke run, as a user would start it --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("tensors")
+    completed = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
+    )
+    return completed, output_dir
+
+
+def test_smoke_run_succeeds(smoke_run):
+    completed, _ = smoke_run
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    last_line = completed.stdout.strip().splitlines()[-1]
+    assert last_line.startswith("RESULT script=tensors ")
+    for key in ("relu_speedup=", "add_speedup=", "dot_speedup=", "test_accuracy=", "seconds="):
+        assert key in last_line
+
+
+def test_smoke_run_writes_outputs(smoke_run):
+    completed, output_dir = smoke_run
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for name in ("digits.png", "engine_loss.png", "metrics.json"):
+        assert (output_dir / name).stat().st_size > 0, name
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert all(math.isfinite(number) for number in finite_numbers(metrics))
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert metrics["relu_speedup"] > 1  # NumPy beats Python loops, even on a busy machine
+    losses = metrics["history"]["loss"]
+    assert len(losses) == 2 and losses[-1] < losses[0]  # training went somewhere
