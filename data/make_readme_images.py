@@ -4,6 +4,7 @@ repository) and dlprocess.jpg (the training loop of a neural network).
     python data/make_readme_images.py     # rewrites book.jpg and dlprocess.jpg at the top
 """
 
+from itertools import pairwise
 from pathlib import Path
 
 import matplotlib
@@ -85,7 +86,7 @@ def draw_banner(path):
     rng = np.random.default_rng(2)
     layer_sizes, xs = (4, 6, 6, 2), (7.0, 7.85, 8.7, 9.45)
     columns = [np.linspace(0.4, 2.8, n) if n > 2 else np.array([1.2, 2.0]) for n in layer_sizes]
-    for (x0, ys0), (x1, ys1) in zip(zip(xs, columns), zip(xs[1:], columns[1:])):
+    for (x0, ys0), (x1, ys1) in pairwise(zip(xs, columns, strict=True)):
         for y0 in ys0:
             for y1 in ys1:
                 ax.plot([x0, x1], [y0, y1], color=SOFT, alpha=rng.uniform(0.15, 0.7), lw=1)

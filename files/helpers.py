@@ -66,7 +66,7 @@ def add_common_flags(parser, script, epochs, batch_size):
     """Add the flags every script shares, with this script's book defaults."""
     group = parser.add_argument_group("common options")
     group.add_argument("--epochs", type=positive_int, default=epochs,
-                       help="training epochs (default: %(default)s, as in the book)")
+                       help="training epochs (default: %(default)s)")
     group.add_argument("--batch-size", type=positive_int, default=batch_size,
                        help="mini-batch size (default: %(default)s)")
     group.add_argument("--seed", type=int, default=42,
