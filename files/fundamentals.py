@@ -27,6 +27,9 @@ Run it:
     python files/fundamentals.py --data-dir ~/data      # offline: reads ~/data/imdb.npz
     python files/fundamentals.py --experiment dropout   # one comparison only
     python files/fundamentals.py --smoke                # seconds, on the project's sample data
+    python files/fundamentals.py --data-dir data/sample --batch-size 32
+        # all 20 epochs on the 800 sample reviews; the smaller batches give each epoch
+        # 15 steps instead of 1, enough to see the bigger model overfit
 """
 
 import time
@@ -35,6 +38,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers
+from matplotlib.ticker import MaxNLocator
 
 import helpers
 
@@ -284,6 +288,7 @@ def plot_comparison(histories, names, path, title):
     for ax, which in zip(axes, ("Validation", "Training"), strict=True):
         ax.set_title(f"{which} loss")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
         ax.legend()

@@ -1,19 +1,13 @@
 """Tests for files/fundamentals.py (Chapter 4): the evaluation protocols, the preprocessing
 helpers, the command line, and one --smoke run of every experiment as a subprocess."""
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fundamentals
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = REPO_ROOT / "files" / "fundamentals.py"
+from conftest import assert_png, read_metrics, result_fields, run_script
 
 
 def finite_numbers(value):
@@ -196,22 +190,19 @@ def test_bad_flags_are_usage_errors(flags, capsys):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("fundamentals")
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--verbose", "0",
-         "--output-dir", str(output_dir)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )
+    completed = run_script("fundamentals", "--smoke", "--verbose", "0",
+                           "--output-dir", output_dir)
     return completed, output_dir
 
 
 def test_smoke_run_succeeds(smoke_run):
     completed, _ = smoke_run
     assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = completed.stdout.strip().splitlines()
-    assert lines[-1].startswith("RESULT script=fundamentals ")
-    for key in ("holdout_accuracy=", "kfold_accuracy=", "iterated_kfold_accuracy=",
-                "original_best_val_loss=", "bigger_best_epoch=", "seconds="):
-        assert key in lines[-1]
+    fields = result_fields(completed.stdout)  # the last stdout line is the RESULT line
+    assert fields["script"] == "fundamentals"
+    for key in ("holdout_accuracy", "kfold_accuracy", "iterated_kfold_accuracy",
+                "original_best_val_loss", "bigger_best_epoch", "seconds"):
+        assert math.isfinite(float(fields[key])), key
     assert "universal workflow" in completed.stdout
 
 
@@ -219,8 +210,8 @@ def test_smoke_run_writes_outputs(smoke_run):
     completed, output_dir = smoke_run
     assert completed.returncode == 0, completed.stderr[-3000:]
     for comparison in ("size", "l2", "dropout"):
-        assert (output_dir / f"compare_{comparison}.png").stat().st_size > 0
-    metrics = json.loads((output_dir / "metrics.json").read_text())
+        assert_png(output_dir / f"compare_{comparison}.png")
+    metrics = read_metrics(output_dir)
     assert all(math.isfinite(number) for number in finite_numbers(metrics))
     assert [len(scores) for scores in metrics["protocol_scores"].values()] == [1, 2, 4]
     assert set(metrics["histories"]) == set(fundamentals.MODELS)

@@ -1,19 +1,13 @@
 """Tests for files/tensors.py (Chapter 2): naive tensor operations, the from-scratch
 training pieces, the command line, and a --smoke run as a subprocess."""
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import tensors
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = REPO_ROOT / "files" / "tensors.py"
+from conftest import assert_png, read_metrics, result_fields, run_script
 
 
 def finite_numbers(value):
@@ -125,28 +119,25 @@ def test_bad_flags_are_usage_errors(flags, capsys):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("tensors")
-    completed = subprocess.run(
-        [sys.executable, str(SCRIPT), "--smoke", "--output-dir", str(output_dir)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300,
-    )
+    completed = run_script("tensors", "--smoke", "--output-dir", output_dir)
     return completed, output_dir
 
 
 def test_smoke_run_succeeds(smoke_run):
     completed, _ = smoke_run
     assert completed.returncode == 0, completed.stderr[-3000:]
-    last_line = completed.stdout.strip().splitlines()[-1]
-    assert last_line.startswith("RESULT script=tensors ")
-    for key in ("relu_speedup=", "add_speedup=", "dot_speedup=", "test_accuracy=", "seconds="):
-        assert key in last_line
+    fields = result_fields(completed.stdout)  # the last stdout line is the RESULT line
+    assert fields["script"] == "tensors"
+    for key in ("relu_speedup", "add_speedup", "dot_speedup", "test_accuracy", "seconds"):
+        assert math.isfinite(float(fields[key])), key
 
 
 def test_smoke_run_writes_outputs(smoke_run):
     completed, output_dir = smoke_run
     assert completed.returncode == 0, completed.stderr[-3000:]
-    for name in ("digits.png", "engine_loss.png", "metrics.json"):
-        assert (output_dir / name).stat().st_size > 0, name
-    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert_png(output_dir / "digits.png")
+    assert_png(output_dir / "engine_loss.png")
+    metrics = read_metrics(output_dir)
     assert all(math.isfinite(number) for number in finite_numbers(metrics))
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
     assert metrics["relu_speedup"] > 1  # NumPy beats Python loops, even on a busy machine
