@@ -35,6 +35,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")  # write PNG files; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"
@@ -335,6 +336,7 @@ def plot_history(history, metrics, path, title=None, skip_first=0):
                 epochs = range(skip_first + 1, skip_first + len(values) + 1)
                 ax.plot(epochs, values, style, markersize=3, label=f"{label} {metric}")
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(metric)
         ax.set_title(f"{label_of(metric)}")
         ax.grid(alpha=0.3)
