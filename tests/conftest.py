@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FILES = REPO_ROOT / "files"
@@ -42,11 +43,14 @@ def assert_finite_numbers(record, keys):
         assert math.isfinite(record[key]), f"{key} is {record[key]}"
 
 
-def assert_png(path):
+def assert_png(path, min_side=64):
+    """A real PNG picture that decodes, not a stub: at least min_side pixels each way."""
     path = Path(path)
     assert path.is_file(), f"{path} was not written"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
-    assert path.stat().st_size > 2000, f"{path} looks empty"
+    with Image.open(path) as image:
+        image.load()  # decodes the whole file: a truncated PNG fails here
+        assert min(image.size) >= min_side, f"{path} is only {image.size} pixels"
 
 
 @pytest.fixture
