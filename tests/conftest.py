@@ -43,7 +43,7 @@ def assert_finite_numbers(record, keys):
         assert math.isfinite(record[key]), f"{key} is {record[key]}"
 
 
-def assert_png(path, min_side=64):
+def assert_png(path, min_side=16):
     """A real PNG picture that decodes, not a stub: at least min_side pixels each way."""
     path = Path(path)
     assert path.is_file(), f"{path} was not written"
