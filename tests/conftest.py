@@ -37,6 +37,18 @@ def read_metrics(output_dir):
     return metrics
 
 
+def finite_numbers(value):
+    """Every number in a JSON-like structure (settings and text are skipped)."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from finite_numbers(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from finite_numbers(item)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+
+
 def assert_finite_numbers(record, keys):
     for key in keys:
         assert isinstance(record[key], (int, float)), f"{key} is {record[key]!r}"

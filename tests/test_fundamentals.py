@@ -7,18 +7,7 @@ import numpy as np
 import pytest
 
 import fundamentals
-from conftest import assert_png, read_metrics, result_fields, run_script
-
-
-def finite_numbers(value):
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from finite_numbers(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from finite_numbers(item)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield value
+from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_script
 
 
 def assert_partition(train, validation, num_samples):

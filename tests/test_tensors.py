@@ -7,20 +7,7 @@ import numpy as np
 import pytest
 
 import tensors
-from conftest import assert_png, read_metrics, result_fields, run_script
-
-
-def finite_numbers(value):
-    """Every number in a JSON-like structure (settings and text are skipped)."""
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from finite_numbers(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from finite_numbers(item)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        yield value
-
+from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_script
 
 # --- The naive operations give NumPy's results ---------------------------------------------
 
