@@ -338,7 +338,7 @@ def plot_history(history, metrics, path, title=None, skip_first=0):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(metric)
-        ax.set_title(f"{label_of(metric)}")
+        ax.set_title(_title_of(metric))
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
@@ -351,7 +351,7 @@ def plot_history(history, metrics, path, title=None, skip_first=0):
     return path
 
 
-def label_of(metric):
+def _title_of(metric):
     names = {"loss": "Training and validation loss", "accuracy": "Training and validation accuracy",
              "mae": "Training and validation MAE"}
     return names.get(metric, metric)
