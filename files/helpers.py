@@ -178,18 +178,23 @@ def _read_npz(name, data_dir):
             from None
 
 
-def _download(name, **kwargs):
-    """Call the real keras.datasets loader; a failed download becomes DataUnavailable."""
-    import keras
-
-    filename = DATASET_FILES[name][0]
+def _fetch(filename, fetch, **kwargs):
+    """Run a keras.datasets function that downloads `filename`; a failure becomes
+    DataUnavailable with the reason Keras gave."""
     try:
-        return getattr(keras.datasets, name).load_data(**kwargs)
+        return fetch(**kwargs)
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataUnavailable(
             f"could not download {filename} ({reason}). {_how_to_get(filename)}"
         ) from None
+
+
+def _download(name, **kwargs):
+    """The real keras.datasets loader of dataset `name`."""
+    import keras
+
+    return _fetch(DATASET_FILES[name][0], getattr(keras.datasets, name).load_data, **kwargs)
 
 
 def load_mnist(data_dir=None):
@@ -266,13 +271,7 @@ def load_word_index(dataset, data_dir=None):
 
     filename = f"{dataset}_word_index.json"
     if data_dir is None:
-        try:
-            return getattr(keras.datasets, dataset).get_word_index()
-        except Exception as error:
-            reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            raise DataUnavailable(
-                f"could not download {filename} ({reason}). {_how_to_get(filename)}"
-            ) from None
+        return _fetch(filename, getattr(keras.datasets, dataset).get_word_index)
     path = Path(data_dir) / filename
     if not path.is_file():
         raise DataUnavailable(f"{path} not found. {_how_to_get(filename)}")
