@@ -42,6 +42,7 @@ features-augment and scratch left there.
 
 import argparse
 import json
+import math
 import shutil
 import sys
 import time
@@ -235,53 +236,138 @@ def find_split(args):
         f"Pass --data-dir FOLDER, or build it: {KAGGLE_HELP}")
 
 
-def image_dataset(folder, image_size, batch_size, shuffle=False, seed=None, preprocess=None):
+def image_dataset(folder, image_size, batch_size, training=False, augment=False, seed=None,
+                  preprocess=None):
     """Batches of (images, labels) from `folder/{cats,dogs}/*.jpg`, labels 0.0 cat, 1.0 dog.
 
     Every JPEG is decoded and resized once, in the first epoch; the pixels are then kept in
     memory (as uint8, 4x smaller than float32) and only shuffled and batched each epoch.
-    `preprocess`, when given, maps the float pixels (0-255) into what a model expects.
+    Resizing is nearest-neighbour, as the book's flow_from_directory did (Keras 2.0.8 called
+    PIL's resize, whose default was NEAREST then). A `training` dataset is shuffled and
+    repeats forever, like the book's generators: fit's `steps_per_epoch` says how many
+    batches make an epoch. `augment` transforms every training batch afresh (see
+    book_augmentation). `preprocess`, when given, maps the float pixels (0-255) into what a
+    model expects.
     """
     dataset = keras.utils.image_dataset_from_directory(
         folder, label_mode="binary", image_size=(image_size, image_size),
-        batch_size=None, shuffle=False)
+        interpolation="nearest", batch_size=None, shuffle=False)
     count = len(dataset.file_paths)
     dataset = dataset.map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label),
                           num_parallel_calls=tf.data.AUTOTUNE).cache()
-    if shuffle:
-        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    if training:
+        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.batch(batch_size)
+    if augment:
+        # enumerate numbers the batches, so each gets its own seed: random but repeatable,
+        # and safe to run in parallel.
+        dataset = dataset.enumerate().map(
+            lambda step, batch: (book_augmentation(batch[0], tf.stack([tf.constant(seed, tf.int64),
+                                                                      step])), batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE)
 
     def to_float(images, labels):
         images = tf.cast(images, tf.float32)
         return (preprocess(images) if preprocess else images), labels
 
     # prefetch lets the next batch be prepared while the model trains on this one.
-    return dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE), count
 
 
-def cats_and_dogs(args, preprocess=None):
-    """The train, validation and test datasets of cats_and_dogs_small."""
+def cats_and_dogs(args, augment=False, preprocess=None, for_training=True):
+    """The train, validation and test datasets of cats_and_dogs_small, and how many
+    training batches make one epoch (--steps-per-epoch, or one pass over the pictures).
+    With `for_training` False, the training pictures come once, in order, unshuffled."""
     split = find_split(args)
     print(f"reading {split}")
-    return [image_dataset(split / name, args.image_size, args.batch_size,
-                          shuffle=(name == "train"), seed=args.seed, preprocess=preprocess)
-            for name in SPLITS]
+    datasets, counts = [], []
+    for name in SPLITS:
+        dataset, count = image_dataset(
+            split / name, args.image_size, args.batch_size,
+            training=for_training and name == "train",
+            augment=augment and name == "train", seed=args.seed, preprocess=preprocess)
+        datasets.append(dataset)
+        counts.append(count)
+    train_steps = (getattr(args, "steps_per_epoch", None)
+                   or math.ceil(counts[0] / args.batch_size))
+    print(f"{counts[0]} training pictures; an epoch is {train_steps} batches of "
+          f"{args.batch_size} ({train_steps * args.batch_size} pictures"
+          f"{', each randomly transformed' if augment else ''})")
+    return (*datasets, train_steps)
 
 
-def data_augmentation():
-    # The book's ImageDataGenerator settings as layers: they are active only in training
-    # (fit) and pass pictures through unchanged in evaluate/predict. fill_mode="nearest"
-    # fills the uncovered corners the way ImageDataGenerator did.
-    return keras.Sequential([
-        layers.RandomRotation(40 / 360, fill_mode="nearest"),  # up to 40 degrees
-        layers.RandomTranslation(0.2, 0.2, fill_mode="nearest"),
-        # Shear up to 0.2 either way (the layer picks the sign). Written (0, 0.2) because
-        # Keras 3.15 saves a plain 0.2 in a form that load_model then rejects.
-        layers.RandomShear(x_factor=(0.0, 0.2), fill_mode="nearest"),
-        layers.RandomZoom(0.2, fill_mode="nearest"),
-        layers.RandomFlip("horizontal"),
-    ], name="augmentation")
+# --------------------------------------------------------------------------------------
+# 5.2 Data augmentation, as the book's ImageDataGenerator did it
+# --------------------------------------------------------------------------------------
+
+# The book's settings: ImageDataGenerator(rotation_range=40, width_shift_range=0.2,
+# height_shift_range=0.2, shear_range=0.2, zoom_range=0.2, horizontal_flip=True,
+# fill_mode="nearest"). What they meant in the book's Keras (2.0.8), and so here:
+ROTATION_DEGREES = 40  # an angle drawn from [-40, 40] degrees
+SHIFT_FRACTION = 0.2  # shifts of up to 20% of the height and (separately) the width
+SHEAR_RADIANS = 0.2  # in RADIANS in Keras 2.0.x (about 11.5 degrees); later Keras: degrees
+ZOOM_RANGE = (0.8, 1.2)  # height and width zoomed INDEPENDENTLY (Keras 3's RandomZoom: not)
+
+
+def book_augmentation(images, seed):
+    """Randomly transform a batch of pictures exactly as Keras 2.0.8's ImageDataGenerator did.
+
+    That generator built ONE affine transform per picture (rotation, shift, shear and zoom,
+    all about the picture's centre), sampled it once with nearest-neighbour interpolation,
+    filled the uncovered border with the nearest edge pixels, then flipped half the pictures
+    left-right. Keras 3's augmentation layers resample once per layer with bilinear
+    interpolation (four blurs in a row), shear about the top-left corner and zoom both axes
+    by the same factor, and they run slowly off the TensorFlow backend; so this function
+    runs in the tf.data pipeline instead, on every backend. `seed` is a stateless seed pair.
+    """
+    shape = tf.shape(images)
+    batch = shape[0]
+    height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+    draws = tf.random.stateless_uniform([batch, 7], seed=seed)  # one row per picture
+
+    def spread(column, low, high):
+        return low + draws[:, column] * (high - low)
+
+    theta = spread(0, -ROTATION_DEGREES, ROTATION_DEGREES) * np.pi / 180
+    shift_rows = spread(1, -SHIFT_FRACTION, SHIFT_FRACTION) * height
+    shift_cols = spread(2, -SHIFT_FRACTION, SHIFT_FRACTION) * width
+    shear = spread(3, -SHEAR_RADIANS, SHEAR_RADIANS)
+    zoom_rows, zoom_cols = spread(4, *ZOOM_RANGE), spread(5, *ZOOM_RANGE)
+    flip = draws[:, 6] < 0.5
+
+    zeros, ones = tf.zeros_like(theta), tf.ones_like(theta)
+
+    def matrices(*rows):  # 3x3 matrices, one per picture, from nine per-picture values
+        return tf.reshape(tf.stack(rows, axis=-1), [-1, 3, 3])
+
+    # In (row, column) coordinates; each maps an OUTPUT pixel to the INPUT pixel it shows,
+    # which is how Keras 2.0.8 (and scipy.ndimage.affine_transform) wrote them.
+    rotation = matrices(tf.cos(theta), -tf.sin(theta), zeros,
+                        tf.sin(theta), tf.cos(theta), zeros, zeros, zeros, ones)
+    shift = matrices(ones, zeros, shift_rows, zeros, ones, shift_cols, zeros, zeros, ones)
+    shearing = matrices(ones, -tf.sin(shear), zeros,
+                        zeros, tf.cos(shear), zeros, zeros, zeros, ones)
+    zoom = matrices(zoom_rows, zeros, zeros, zeros, zoom_cols, zeros, zeros, zeros, ones)
+    # About the centre: move the centre to the origin, transform, move it back (Keras
+    # 2.0.8 put the centre at size / 2 + 0.5).
+    centre_row, centre_col = height / 2 + 0.5, width / 2 + 0.5
+    to_centre = matrices(ones, zeros, -centre_row + zeros, zeros, ones, -centre_col + zeros,
+                         zeros, zeros, ones)
+    from_centre = matrices(ones, zeros, centre_row + zeros, zeros, ones, centre_col + zeros,
+                           zeros, zeros, ones)
+    # The left-right flip came after the transform: output column c shows column w-1-c.
+    mirror = tf.where(flip, -ones, ones)
+    flipping = matrices(ones, zeros, zeros, zeros, mirror, tf.where(flip, width - 1, zeros),
+                        zeros, zeros, ones)
+    m = from_centre @ rotation @ shift @ shearing @ zoom @ to_centre @ flipping
+
+    # TensorFlow's transform takes the same map in (x=column, y=row) order, 8 numbers each.
+    transforms = tf.stack([m[:, 1, 1], m[:, 1, 0], m[:, 1, 2],
+                           m[:, 0, 1], m[:, 0, 0], m[:, 0, 2], zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+        interpolation="NEAREST", fill_mode="NEAREST")
 
 
 def use_mixed_precision(choice):
@@ -321,19 +407,18 @@ def cpu_has_bfloat16():
 # --------------------------------------------------------------------------------------
 
 
-def build_small_convnet(image_size, augment=False, rescale=True):
-    """The book's dogs-vs-cats convnet; with `augment`, augmentation and Dropout(0.5)."""
-    model = keras.Sequential(name="augmented_convnet" if augment else "small_convnet")
+def build_small_convnet(image_size, dropout=False, rescale=True):
+    """The book's dogs-vs-cats convnet; with `dropout`, Dropout(0.5) before the classifier
+    (the augment stage; its pictures are augmented in the input pipeline, not in the model)."""
+    model = keras.Sequential(name="convnet_dropout" if dropout else "small_convnet")
     model.add(keras.Input(shape=(image_size, image_size, 3)))
-    if augment:
-        model.add(data_augmentation())
     if rescale:
         model.add(layers.Rescaling(1 / 255))  # pixels 0-255 -> 0-1, as the book's rescale
     for filters in (32, 64, 128, 128):
         model.add(layers.Conv2D(filters, 3, activation="relu"))
         model.add(layers.MaxPooling2D(2))
     model.add(layers.Flatten())
-    if augment:
+    if dropout:
         model.add(layers.Dropout(0.5))  # augmented pictures are still correlated: regularize
     model.add(layers.Dense(512, activation="relu"))
     # One sigmoid unit: the probability of "dog". float32 keeps it exact in mixed precision.
@@ -343,39 +428,120 @@ def build_small_convnet(image_size, augment=False, rescale=True):
     return model
 
 
-def train_and_report(args, started, model, train, validation, test, title, book, extra=None):
-    """Fit, plot, save the model, evaluate on the test set and write the RESULT line."""
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training and validation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.epoch_started)
+
+
+def train_and_report(args, started, model, train, validation, test, train_steps, title,
+                     book, extra=None):
+    """Fit, keep the best epoch's model, evaluate it on the test set, write the RESULT line.
+
+    Validation accuracy swings by several points from one epoch to the next, so the number
+    reported is not the last epoch's: ModelCheckpoint keeps the model of the epoch with the
+    lowest validation loss (as the book's later editions do), and that model is tested
+    (`test_accuracy`, `best_epoch`). The last epoch's model is tested too
+    (`last_test_accuracy`), so both are in view.
+    """
     model.summary()
-    history = model.fit(train, epochs=args.epochs, validation_data=validation,
+    # Written under a temporary name: an interrupted run leaves no model.keras that looks done.
+    in_progress = args.output_dir / "model.partial.keras"
+    checkpoint = keras.callbacks.ModelCheckpoint(in_progress, monitor="val_loss",
+                                                 save_best_only=True)
+    timer = EpochTimer()
+    history = model.fit(train, epochs=args.epochs, steps_per_epoch=train_steps,
+                        validation_data=validation, callbacks=[checkpoint, timer],
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=title)
-    model.save(args.output_dir / "model.keras")
+    last_loss, last_accuracy = model.evaluate(test, verbose=0)
+    val_losses = history.history["val_loss"]
+    if not in_progress.is_file():  # no finite validation loss at all: keep the last model
+        model.save(in_progress)
+        best_epoch = len(val_losses)
+    else:
+        best_epoch = int(np.nanargmin(val_losses)) + 1
+        model = keras.models.load_model(in_progress)
+    path = in_progress.replace(args.output_dir / "model.keras")
     test_loss, test_accuracy = model.evaluate(test, verbose=0)
-    print(f"test accuracy {test_accuracy:.4f} (book: {book}), test loss {test_loss:.4f}; "
-          f"model saved to {args.output_dir / 'model.keras'}")
+    print(f"best epoch {best_epoch} of {len(val_losses)} (lowest validation loss): "
+          f"test accuracy {test_accuracy:.4f} (book: {book}), test loss {test_loss:.4f}; "
+          f"last epoch: test accuracy {last_accuracy:.4f}; model saved to {path}")
     results = {"stage": args.stage, "test_accuracy": test_accuracy, "test_loss": test_loss,
-               "val_accuracy": history.history["val_accuracy"][-1]}
+               "best_epoch": best_epoch,
+               "val_accuracy": history.history["val_accuracy"][best_epoch - 1],
+               "last_test_accuracy": last_accuracy, "last_test_loss": last_loss}
     results.update(extra or {})
+    results["epoch_seconds"] = float(np.median(timer.seconds))
     results["seconds"] = time.perf_counter() - started
-    helpers.write_results(args, SCRIPT, results, extra={"history": history.history})
+    trainable = [weight.path for weight in model.trainable_weights]
+    helpers.write_results(
+        args, SCRIPT, results,
+        extra={"history": history.history, "epoch_seconds_all": timer.seconds,
+               "steps_per_epoch": train_steps,
+               "pictures_per_epoch": train_steps * args.batch_size,
+               "trainable_weights": trainable})
 
 
 def stage_scratch(args, started):
     args.precision = use_mixed_precision(args.mixed_precision)
-    train, validation, test = cats_and_dogs(args)
+    train, validation, test, train_steps = cats_and_dogs(args)
     model = build_small_convnet(args.image_size)
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
-    train_and_report(args, started, model, train, validation, test,
-                     "Dogs vs cats, convnet from scratch", book="~0.72 validation")
+    train_and_report(args, started, model, train, validation, test, train_steps,
+                     "Dogs vs cats, convnet from scratch", book="~0.72 validation",
+                     extra={"precision": args.precision})
 
 
 def stage_augment(args, started):
     args.precision = use_mixed_precision(args.mixed_precision)
-    train, validation, test = cats_and_dogs(args)
-    model = build_small_convnet(args.image_size, augment=True)
-    train_and_report(args, started, model, train, validation, test,
-                     "Dogs vs cats, with augmentation and dropout", book="0.82-0.84 validation")
+    train, validation, test, train_steps = cats_and_dogs(args, augment=True)
+    model = build_small_convnet(args.image_size, dropout=True)
+    train_and_report(args, started, model, train, validation, test, train_steps,
+                     "Dogs vs cats, with augmentation and dropout",
+                     book="0.82-0.84 validation", extra={"precision": args.precision})
+    compare_with_scratch(args)
+
+
+def compare_with_scratch(args):
+    """One figure with the validation accuracy of scratch and augment, when both ran in the
+    same output folder: the lesson of 5.2 at a glance."""
+    scratch_metrics = args.output_dir.parent / "scratch" / "metrics.json"
+    if not scratch_metrics.is_file():
+        print(f"(no {scratch_metrics}: run the scratch stage for a side-by-side figure)")
+        return None
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for metrics_path, label in ((scratch_metrics, "from scratch"),
+                                (args.output_dir / "metrics.json",
+                                 "augmentation + dropout")):
+        metrics = json.loads(metrics_path.read_text())
+        accuracy = metrics["history"]["val_accuracy"]
+        # Epochs of the two stages differ in size (2,000 vs 3,200 pictures in the book):
+        # compare them by how many training pictures the model had seen.
+        per_epoch = metrics.get("pictures_per_epoch") or 2000
+        seen = [(epoch + 1) * per_epoch / 1000 for epoch in range(len(accuracy))]
+        axes.plot(seen, accuracy, label=f"{label}: best-checkpoint test accuracy "
+                                        f"{metrics['test_accuracy']:.1%}")
+    axes.set_xlabel("training pictures seen (thousands)")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title("Dogs vs cats: validation accuracy, scratch vs augmented")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    path = args.output_dir / "compare_scratch.png"
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    print(f"comparison: {path}")
+    return path
 
 
 # --------------------------------------------------------------------------------------
@@ -428,7 +594,8 @@ def stage_features(args, started):
     args.precision = use_mixed_precision(args.mixed_precision)
     conv_base = load_vgg16(args.weights, args.image_size)
     conv_base.summary()
-    train, validation, test = cats_and_dogs(args, preprocess=vgg16_preprocess)
+    train, validation, test, _ = cats_and_dogs(args, preprocess=vgg16_preprocess,
+                                               for_training=False)
     # The expensive part runs once per picture, not once per epoch: afterwards only the
     # small Dense classifier trains, on the stored (4, 4, 512) feature maps.
     extract_started = time.perf_counter()
@@ -456,6 +623,7 @@ def stage_features(args, started):
 
     train_and_report(args, started, model, as_dataset(train_features, train_labels, True),
                      as_dataset(val_features, val_labels), as_dataset(test_features, test_labels),
+                     None,  # an epoch: one pass over the stored features
                      f"VGG16 features (weights={args.weights}) + Dense", book="~0.90 validation",
                      extra={"weights": args.weights})
 
@@ -469,16 +637,16 @@ def stage_features_augment(args, started):
     conv_base.trainable = False
     model = keras.Sequential([
         keras.Input(shape=(args.image_size, args.image_size, 3)),
-        data_augmentation(),
-        conv_base,
+        conv_base,  # the pictures arrive augmented from the input pipeline
         layers.Flatten(),
         layers.Dense(256, activation="relu"),
         layers.Dense(1, activation="sigmoid", dtype="float32"),
     ], name="vgg16_augmented")
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=2e-5),
                   loss="binary_crossentropy", metrics=["accuracy"])
-    train, validation, test = cats_and_dogs(args, preprocess=vgg16_preprocess)
-    train_and_report(args, started, model, train, validation, test,
+    train, validation, test, train_steps = cats_and_dogs(args, augment=True,
+                                                         preprocess=vgg16_preprocess)
+    train_and_report(args, started, model, train, validation, test, train_steps,
                      f"VGG16 frozen base + augmentation (weights={args.weights})",
                      book="~0.96 validation", extra={"weights": args.weights})
 
@@ -516,8 +684,10 @@ def stage_finetune(args, started):
     # A very low learning rate: large updates would destroy the pretrained filters.
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=1e-5),
                   loss="binary_crossentropy", metrics=["accuracy"])
-    train, validation, test = cats_and_dogs(args, preprocess=vgg16_preprocess)
-    train_and_report(args, started, model, train, validation, test,
+    # The book fine-tunes with the same augmented pictures as features-augment.
+    train, validation, test, train_steps = cats_and_dogs(args, augment=True,
+                                                         preprocess=vgg16_preprocess)
+    train_and_report(args, started, model, train, validation, test, train_steps,
                      f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
                      book="0.97 validation, 0.968 test", extra={"weights": weights})
 
@@ -701,29 +871,17 @@ def stage_visualize(args, started):
 # --------------------------------------------------------------------------------------
 
 
-class EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of each epoch (training and validation)."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.epoch_started)
-
-
-def time_epochs(args, model, train, validation):
+def time_epochs(args, model, train, validation, steps=None):
     timer = EpochTimer()
-    model.fit(train, epochs=args.epochs, validation_data=validation, callbacks=[timer],
-              verbose=args.verbose)
+    model.fit(train, epochs=args.epochs, steps_per_epoch=steps, validation_data=validation,
+              callbacks=[timer], verbose=args.verbose)
     return timer.seconds
 
 
 def stage_benchmark(args, started):
-    """Seconds per epoch of the scratch stage: the book's pipeline vs this script's."""
+    """Seconds per epoch (one pass over the 2,000 training pictures) of the scratch stage:
+    the book's pipeline vs this script's, then this script's with augmentation and dropout
+    (the augment stage's model and pipeline) at the same precision."""
     split = find_split(args)
     size = args.image_size
     # Keras 3 still ships the book's ImageDataGenerator, only no longer under a public name.
@@ -739,13 +897,17 @@ def stage_benchmark(args, started):
 
     # This script: tf.data, decoded once and cached; the same model and batch size.
     args.batch_size = 20
-    train, validation, _ = cats_and_dogs(args)
-    timings["tf_data"] = time_epochs(args, build_small_convnet(size), train, validation)
+    train, validation, _, steps = cats_and_dogs(args)
+    timings["tf_data"] = time_epochs(args, build_small_convnet(size), train, validation, steps)
     policy = use_mixed_precision(args.mixed_precision)  # the scratch stage's default
+    suffix = "" if policy == "float32" else f"_{policy}"
     if policy != "float32":
-        train, validation, _ = cats_and_dogs(args)  # fresh datasets: the cache refills
-        timings[f"tf_data_{policy}"] = time_epochs(
-            args, build_small_convnet(size), train, validation)
+        train, validation, _, steps = cats_and_dogs(args)  # fresh datasets: the cache refills
+        timings[f"tf_data{suffix}"] = time_epochs(
+            args, build_small_convnet(size), train, validation, steps)
+    train, validation, _, steps = cats_and_dogs(args, augment=True)
+    timings[f"tf_data{suffix}_augment"] = time_epochs(
+        args, build_small_convnet(size, dropout=True), train, validation, steps)
 
     results = {"stage": args.stage}
     book = np.mean(timings["book_generator"])
@@ -755,6 +917,10 @@ def stage_benchmark(args, started):
         results[f"{name}_epoch_seconds"] = float(np.mean(seconds))
         if name != "book_generator":
             results[f"{name}_ratio"] = float(np.mean(seconds) / book)
+    # What augmentation costs: the augmented epoch against the plain one, same precision.
+    results["augment_cost"] = float(np.mean(timings[f"tf_data{suffix}_augment"])
+                                    / np.mean(timings[f"tf_data{suffix}"]))
+    print(f"augmented epoch / plain epoch: {results['augment_cost']:.2f}")
     results["seconds"] = time.perf_counter() - started
     helpers.write_results(args, SCRIPT, results, extra={"epoch_seconds": timings})
 
@@ -768,6 +934,8 @@ STAGES = {
     "mnist": (stage_mnist, "5.1 a small convnet on MNIST", 5, 64),
     "prepare": (stage_prepare, "5.2 copy cats_and_dogs_small out of Kaggle's train/", 1, 1),
     "scratch": (stage_scratch, "5.2 dogs vs cats, a convnet from scratch", 30, 20),
+    # The book's augment epochs were steps_per_epoch=100 batches of 32: 3,200 augmented
+    # pictures, 1.6 passes over the 2,000 training pictures (~10,000 updates in 100 epochs).
     "augment": (stage_augment, "5.2 ... with data augmentation and dropout", 100, 32),
     "features": (stage_features, "5.3 VGG16 feature extraction + Dense classifier", 30, 20),
     "features-augment": (stage_features_augment,
@@ -777,6 +945,9 @@ STAGES = {
     "visualize": (stage_visualize, "5.4 activations, filter patterns, Grad-CAM", 1, 1),
 }
 IMAGE_STAGES = set(STAGES) - {"mnist", "prepare"}
+TRAINING_STAGES = IMAGE_STAGES - {"visualize"}
+# Where the book's steps_per_epoch was not one pass over the training pictures.
+BOOK_STEPS_PER_EPOCH = {"augment": 100}
 IMAGE_DATA_NOTE = (
     "\nThe pictures: DATA_DIR/cats_and_dogs_small/ (DATA_DIR defaults to data/, where "
     "`prepare` puts them).\nWith --smoke: synthetic 48x48 pictures, unless --data-dir "
@@ -813,6 +984,15 @@ def add_stage_flags(parser, name, epochs, batch_size):
         group.add_argument("--image-size", type=helpers.positive_int, default=None,
                            help=f"pictures are resized to this square size "
                                 f"(default: {IMAGE_SIZE}, {SMOKE_IMAGE_SIZE} with --smoke)")
+    if name in TRAINING_STAGES:
+        default_steps = BOOK_STEPS_PER_EPOCH.get(name)
+        group.add_argument(
+            "--steps-per-epoch", type=helpers.positive_int, default=default_steps,
+            help="training batches per epoch; the training pictures repeat, so an epoch "
+                 "can be more or less than one pass over them (default: "
+                 + (f"{default_steps}, the book's: {default_steps} x {batch_size} = "
+                    f"{default_steps * batch_size} augmented pictures per epoch)"
+                    if default_steps else "one pass over the training pictures, as the book)"))
     if name in IMAGE_STAGES - {"visualize"} | {"benchmark"}:
         group.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
                            help="compute in float16 on a CUDA GPU, bfloat16 on a CPU with "
@@ -850,6 +1030,9 @@ def parse_args(argv=None):
             args.data_dir = helpers.SAMPLE_DATA_DIR  # the project's small sample digits
     if hasattr(args, "image_size") and args.image_size is None:
         args.image_size = SMOKE_IMAGE_SIZE if args.smoke else IMAGE_SIZE
+    if args.smoke and getattr(args, "steps_per_epoch", None) == BOOK_STEPS_PER_EPOCH.get(
+            args.stage):
+        args.steps_per_epoch = None  # one pass over the few smoke pictures
     if args.smoke and args.stage == "visualize":
         args.filters = min(args.filters, 4)
         args.steps = min(args.steps, 5)
