@@ -16,10 +16,17 @@ Book results (1st edition): mnist 99.1% test accuracy; scratch ~72% validation a
 augment ~82-84%; features ~90%; features-augment ~96%; finetune 97% (96.8% test).
 
 What changed since the book, and why: images come through `image_dataset_from_directory`
-and tf.data (decoded and resized once, then cached) instead of ImageDataGenerator, the
-augmentation is done by Keras preprocessing layers inside the model, `fit` replaces
-`fit_generator` (every epoch sees the whole training set), `learning_rate=` replaces `lr=`,
-and the 5.4 visualizations use tf.GradientTape instead of K.gradients / K.function.
+and tf.data (decoded and resized once, then cached) instead of ImageDataGenerator, and
+`fit` replaces `fit_generator`. The book's effective recipe is kept: nearest-neighbour
+resizing, and its augmentation as Keras 2.0.8 computed it (one affine transform per
+picture, shear in radians, independent height and width zoom; see book_augmentation), run
+in the tf.data pipeline rather than as Keras's augmentation layers, which blur and read
+the settings differently. An epoch of `augment` is the book's steps_per_epoch=100 batches
+of 32 (3,200 pictures); the other stages' epochs are one pass over the training pictures,
+as in the book (--steps-per-epoch changes it). Every training stage keeps the checkpoint
+with the lowest validation loss and tests that one (it also reports the last epoch's test
+accuracy). `learning_rate=` replaces `lr=`, and the 5.4 visualizations use
+tf.GradientTape instead of K.gradients / K.function.
 Training runs in mixed precision where that is faster at the same accuracy: float16 on
 a CUDA GPU, bfloat16 on a CPU with bfloat16 units (--no-mixed-precision turns it off).
 VGG16 inputs go through `vgg16.preprocess_input`, the preprocessing its ImageNet weights
@@ -28,7 +35,9 @@ were trained with (the book only rescaled them to [0, 1]).
 Run it:
     python files/convnet.py mnist --data-dir ~/data      # reads ~/data/mnist.npz
     python files/convnet.py prepare --source ~/kaggle/dogs-vs-cats/train
+    python files/convnet.py prepare                      # downloads it with kagglehub
     python files/convnet.py scratch                      # reads data/cats_and_dogs_small/
+    python files/convnet.py augment                      # 100 epochs of 3,200 pictures
     python files/convnet.py features --weights none      # offline: an untrained VGG16 base
     python files/convnet.py finetune                     # after features-augment
     python files/convnet.py visualize --image my_cat.jpg # after scratch
@@ -46,6 +55,7 @@ import math
 import shutil
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import keras
@@ -68,9 +78,12 @@ CLASS_NAMES = ("cat", "dog")  # folder order, so label 0 is "cats" and 1 is "dog
 DEFAULT_DATA_DIR = helpers.REPO_ROOT / "data"
 
 KAGGLE_HELP = (
-    "Get Kaggle's dogs-vs-cats data from https://www.kaggle.com/c/dogs-vs-cats/data "
-    "(a free Kaggle account; or `kaggle competitions download -c dogs-vs-cats`), unzip "
-    "train.zip, and run `python files/convnet.py prepare --source PATH/TO/train`."
+    "Get Kaggle's dogs-vs-cats data (https://www.kaggle.com/c/dogs-vs-cats/data): either let "
+    "`python files/convnet.py prepare` download it (pip install \".[kaggle]\" for kagglehub; "
+    "Kaggle credentials in ~/.kaggle/kaggle.json or KAGGLE_USERNAME and KAGGLE_KEY; and accept "
+    "the competition's rules on https://www.kaggle.com/c/dogs-vs-cats/rules first), or "
+    "download it yourself, unzip train.zip and run "
+    "`python files/convnet.py prepare --source PATH/TO/train`."
 )
 WEIGHTS_HELP = (
     "Keras downloads VGG16's ImageNet weights once from "
@@ -191,6 +204,42 @@ def prepare_dataset(source, destination):
     return {"copied": copied, "already_there": already_there, "missing": missing, "bad": bad}
 
 
+def download_kaggle_train(folder):
+    """Kaggle's dogs-vs-cats train/ folder, downloaded with kagglehub (needs credentials and
+    the competition's rules accepted); train.zip is unpacked into `folder`."""
+    try:
+        import kagglehub
+    except ImportError:
+        raise helpers.DataUnavailable(
+            f"prepare needs --source, or the kagglehub package to download the pictures. "
+            f"{KAGGLE_HELP}") from None
+    print("downloading Kaggle's dogs-vs-cats competition data with kagglehub ...")
+    try:
+        download = Path(kagglehub.competition_download("dogs-vs-cats"))
+    except Exception as error:  # kagglehub raises many kinds: credentials, rules, network
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise helpers.DataUnavailable(
+            f"could not download dogs-vs-cats with kagglehub ({reason}). {KAGGLE_HELP}") from None
+    for candidate in (download / "train", download):
+        if any(candidate.glob("cat.*.jpg")):
+            return candidate
+    archive = download / "train.zip"
+    if not archive.is_file():
+        raise helpers.DataUnavailable(
+            f"kagglehub's download in {download} holds neither train/ nor train.zip. "
+            f"{KAGGLE_HELP}")
+    unpacked = Path(folder) / "dogs-vs-cats"
+    if not (unpacked / "train").is_dir():
+        print(f"unpacking {archive} into {unpacked}")
+        # Unpacked under a temporary name, so an interrupted run is never taken as done.
+        partial = unpacked.with_name(unpacked.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(partial)
+        partial.replace(unpacked)
+    return unpacked / "train"
+
+
 def stage_prepare(args, started):
     destination = Path(args.data_dir or DEFAULT_DATA_DIR) / "cats_and_dogs_small"
     source = args.source
@@ -201,7 +250,7 @@ def stage_prepare(args, started):
             source = synthetic_images().make_kaggle_train(
                 args.output_dir / "kaggle_train", range(2000), size=16)
     if source is None:
-        raise helpers.DataUnavailable(f"prepare needs --source. {KAGGLE_HELP}")
+        source = download_kaggle_train(destination.parent)
 
     counts = prepare_dataset(source, destination)
     for split in SPLITS:
@@ -442,9 +491,11 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.epoch_started)
 
 
-def train_and_report(args, started, model, train, validation, test, train_steps, title,
-                     book, extra=None):
-    """Fit, keep the best epoch's model, evaluate it on the test set, write the RESULT line.
+def train_and_test(args, started, model, train, validation, test, train_steps, title,
+                   book, extra=None):
+    """Fit, keep the best epoch's model and evaluate it on the test set.
+
+    Returns the headline numbers and the details (histories, timings) for write_results.
 
     Validation accuracy swings by several points from one epoch to the next, so the number
     reported is not the last epoch's: ModelCheckpoint keeps the model of the epoch with the
@@ -483,13 +534,11 @@ def train_and_report(args, started, model, train, validation, test, train_steps,
     results.update(extra or {})
     results["epoch_seconds"] = float(np.median(timer.seconds))
     results["seconds"] = time.perf_counter() - started
-    trainable = [weight.path for weight in model.trainable_weights]
-    helpers.write_results(
-        args, SCRIPT, results,
-        extra={"history": history.history, "epoch_seconds_all": timer.seconds,
+    details = {"history": history.history, "epoch_seconds_all": timer.seconds,
                "steps_per_epoch": train_steps,
-               "pictures_per_epoch": train_steps * args.batch_size,
-               "trainable_weights": trainable})
+               "pictures_per_epoch": train_steps and train_steps * args.batch_size,
+               "trainable_weights": [weight.path for weight in model.trainable_weights]}
+    return results, details
 
 
 def stage_scratch(args, started):
@@ -497,40 +546,43 @@ def stage_scratch(args, started):
     train, validation, test, train_steps = cats_and_dogs(args)
     model = build_small_convnet(args.image_size)
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
-    train_and_report(args, started, model, train, validation, test, train_steps,
-                     "Dogs vs cats, convnet from scratch", book="~0.72 validation",
-                     extra={"precision": args.precision})
+    results, details = train_and_test(
+        args, started, model, train, validation, test, train_steps,
+        "Dogs vs cats, convnet from scratch", book="~0.72 validation",
+        extra={"precision": args.precision})
+    helpers.write_results(args, SCRIPT, results, extra=details)
 
 
 def stage_augment(args, started):
     args.precision = use_mixed_precision(args.mixed_precision)
     train, validation, test, train_steps = cats_and_dogs(args, augment=True)
     model = build_small_convnet(args.image_size, dropout=True)
-    train_and_report(args, started, model, train, validation, test, train_steps,
-                     "Dogs vs cats, with augmentation and dropout",
-                     book="0.82-0.84 validation", extra={"precision": args.precision})
-    compare_with_scratch(args)
+    results, details = train_and_test(
+        args, started, model, train, validation, test, train_steps,
+        "Dogs vs cats, with augmentation and dropout", book="0.82-0.84 validation",
+        extra={"precision": args.precision})
+    compare_with_scratch(args, results, details)
+    helpers.write_results(args, SCRIPT, results, extra=details)
 
 
-def compare_with_scratch(args):
+def compare_with_scratch(args, results, details):
     """One figure with the validation accuracy of scratch and augment, when both ran in the
     same output folder: the lesson of 5.2 at a glance."""
     scratch_metrics = args.output_dir.parent / "scratch" / "metrics.json"
     if not scratch_metrics.is_file():
         print(f"(no {scratch_metrics}: run the scratch stage for a side-by-side figure)")
         return None
+    scratch = json.loads(scratch_metrics.read_text())
     figure, axes = plt.subplots(figsize=(7, 4.5))
-    for metrics_path, label in ((scratch_metrics, "from scratch"),
-                                (args.output_dir / "metrics.json",
-                                 "augmentation + dropout")):
-        metrics = json.loads(metrics_path.read_text())
-        accuracy = metrics["history"]["val_accuracy"]
+    for label, run, accuracy in (("from scratch", scratch, scratch["test_accuracy"]),
+                                 ("augmentation + dropout", details, results["test_accuracy"])):
+        val_accuracy = run["history"]["val_accuracy"]
         # Epochs of the two stages differ in size (2,000 vs 3,200 pictures in the book):
         # compare them by how many training pictures the model had seen.
-        per_epoch = metrics.get("pictures_per_epoch") or 2000
-        seen = [(epoch + 1) * per_epoch / 1000 for epoch in range(len(accuracy))]
-        axes.plot(seen, accuracy, label=f"{label}: best-checkpoint test accuracy "
-                                        f"{metrics['test_accuracy']:.1%}")
+        per_epoch = run.get("pictures_per_epoch") or 2000
+        seen = [(epoch + 1) * per_epoch / 1000 for epoch in range(len(val_accuracy))]
+        axes.plot(seen, val_accuracy,
+                  label=f"{label}: best-checkpoint test accuracy {accuracy:.1%}")
     axes.set_xlabel("training pictures seen (thousands)")
     axes.set_ylabel("validation accuracy")
     axes.set_title("Dogs vs cats: validation accuracy, scratch vs augmented")
@@ -552,13 +604,29 @@ def compare_with_scratch(args):
 def load_vgg16(weights, image_size, include_top=False):
     """VGG16 with `weights` "imagenet", "none" (random) or a local weights file.
 
-    A failed download or an unreadable file becomes DataUnavailable (exit code 2).
+    A local file is one of the two Keras downloads: the convolutional base only ("notop")
+    or the full network with its ImageNet classifier. The full file also serves a base at
+    any picture size (the convolution weights do not depend on it). A failed download or
+    an unreadable or unsuitable file becomes DataUnavailable (exit code 2).
     """
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
         raise helpers.DataUnavailable(f"weights file {weights} not found. {WEIGHTS_HELP}")
+    local_file_has_top = weights not in ("imagenet", "none") and weights_file_has_top(weights)
+    if include_top and weights not in ("imagenet", "none") and not local_file_has_top:
+        raise helpers.DataUnavailable(
+            f"{weights} holds VGG16's convolutional base only; Grad-CAM needs the full "
+            f"network with its classifier. {WEIGHTS_HELP}")
     # The ImageNet classifier on top (include_top) only takes 224x224 pictures.
     size = 224 if include_top and weights != "none" else image_size
     try:
+        if local_file_has_top and not include_top:
+            full = keras.applications.VGG16(weights=str(weights), include_top=True)
+            base = keras.applications.VGG16(weights=None, include_top=False,
+                                            input_shape=(size, size, 3))
+            for layer in base.layers:
+                if layer.weights:  # the convolutions (the input and pooling layers have none)
+                    layer.set_weights(full.get_layer(layer.name).get_weights())
+            return base
         return keras.applications.VGG16(
             weights=None if weights == "none" else str(weights), include_top=include_top,
             input_shape=(size, size, 3))
@@ -568,6 +636,21 @@ def load_vgg16(weights, image_size, include_top=False):
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise helpers.DataUnavailable(
             f"could not load VGG16 weights {weights!r} ({reason}). {WEIGHTS_HELP}") from None
+
+
+def weights_file_has_top(path):
+    """Whether a Keras HDF5 weights file holds VGG16's classifier (its layer "fc1")."""
+    import h5py  # Keras's own dependency for .h5 files
+
+    try:
+        with h5py.File(path, "r") as weights_file:
+            names = [name.decode() if isinstance(name, bytes) else str(name)
+                     for name in weights_file.attrs.get("layer_names", [])]
+    except OSError as error:
+        raise helpers.DataUnavailable(
+            f"could not read {path} as a Keras HDF5 weights file ({error}). {WEIGHTS_HELP}"
+        ) from None
+    return "fc1" in names
 
 
 def vgg16_preprocess(images):
@@ -621,11 +704,13 @@ def stage_features(args, started):
             dataset = dataset.shuffle(len(features), seed=args.seed)
         return dataset.batch(args.batch_size)
 
-    train_and_report(args, started, model, as_dataset(train_features, train_labels, True),
-                     as_dataset(val_features, val_labels), as_dataset(test_features, test_labels),
-                     None,  # an epoch: one pass over the stored features
-                     f"VGG16 features (weights={args.weights}) + Dense", book="~0.90 validation",
-                     extra={"weights": args.weights})
+    results, details = train_and_test(
+        args, started, model, as_dataset(train_features, train_labels, True),
+        as_dataset(val_features, val_labels), as_dataset(test_features, test_labels),
+        None,  # an epoch: one pass over the stored features
+        f"VGG16 features (weights={args.weights}) + Dense", book="~0.90 validation",
+        extra={"weights": args.weights})
+    helpers.write_results(args, SCRIPT, results, extra=details)
 
 
 def stage_features_augment(args, started):
@@ -646,9 +731,11 @@ def stage_features_augment(args, started):
                   loss="binary_crossentropy", metrics=["accuracy"])
     train, validation, test, train_steps = cats_and_dogs(args, augment=True,
                                                          preprocess=vgg16_preprocess)
-    train_and_report(args, started, model, train, validation, test, train_steps,
-                     f"VGG16 frozen base + augmentation (weights={args.weights})",
-                     book="~0.96 validation", extra={"weights": args.weights})
+    results, details = train_and_test(
+        args, started, model, train, validation, test, train_steps,
+        f"VGG16 frozen base + augmentation (weights={args.weights})",
+        book="~0.96 validation", extra={"weights": args.weights})
+    helpers.write_results(args, SCRIPT, results, extra=details)
 
 
 def load_stage_model(args, stage):
@@ -687,9 +774,11 @@ def stage_finetune(args, started):
     # The book fine-tunes with the same augmented pictures as features-augment.
     train, validation, test, train_steps = cats_and_dogs(args, augment=True,
                                                          preprocess=vgg16_preprocess)
-    train_and_report(args, started, model, train, validation, test, train_steps,
-                     f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
-                     book="0.97 validation, 0.968 test", extra={"weights": weights})
+    results, details = train_and_test(
+        args, started, model, train, validation, test, train_steps,
+        f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
+        book="0.97 validation, 0.968 test", extra={"weights": weights})
+    helpers.write_results(args, SCRIPT, results, extra=details)
 
 
 # --------------------------------------------------------------------------------------
@@ -820,6 +909,8 @@ def default_picture(args):
 
 
 def stage_visualize(args, started):
+    if args.weights not in ("imagenet", "none"):  # a local file: check it before any work
+        load_vgg16(args.weights, args.image_size, include_top=True)
     picture_path = Path(args.image) if args.image else default_picture(args)
     if not picture_path.is_file():
         raise helpers.DataUnavailable(f"picture {picture_path} not found")
@@ -979,7 +1070,9 @@ def add_stage_flags(parser, name, epochs, batch_size):
         group.add_argument("--source", type=Path,
                            help="Kaggle's dogs-vs-cats train/ folder (cat.0.jpg ... dog.12499.jpg);"
                                 " the subset goes to DATA_DIR/cats_and_dogs_small/ "
-                                "(default DATA_DIR: data/)")
+                                "(default DATA_DIR: data/). Without --source, the competition "
+                                "data is downloaded with kagglehub (pip install \".[kaggle]\", "
+                                "Kaggle credentials, the competition's rules accepted)")
     if name in IMAGE_STAGES | {"benchmark"}:
         group.add_argument("--image-size", type=helpers.positive_int, default=None,
                            help=f"pictures are resized to this square size "
