@@ -81,8 +81,9 @@ def main(argv=None):
     parser = helpers.make_parser(SCRIPT, __doc__, epochs=80, batch_size=16)
     parser.description += ("\n--epochs and --batch-size set the final model; the K-fold runs "
                            "have their own flags below.")
-    parser.add_argument("--folds", type=helpers.positive_int, default=4,
-                        help="K in K-fold cross-validation (default: %(default)s)")
+    parser.add_argument("--folds", type=helpers.int_in_range(2), default=4,
+                        help="K in K-fold cross-validation, at least 2 and at most the number "
+                             "of training samples (default: %(default)s)")
     parser.add_argument("--kfold-epochs", type=helpers.positive_int, default=100,
                         help="epochs of each fold in the K-fold evaluation (default: %(default)s)")
     parser.add_argument("--curve-epochs", type=helpers.positive_int, default=500,
@@ -94,8 +95,6 @@ def main(argv=None):
     if args.smoke:
         args.folds, args.kfold_batch_size = 2, max(args.kfold_batch_size, 16)
         args.kfold_epochs, args.curve_epochs = min(args.kfold_epochs, 3), min(args.curve_epochs, 15)
-    if args.folds < 2:
-        parser.error("--folds must be at least 2")
     started = helpers.start(args)
 
     # --- The data ------------------------------------------------------------------------------
@@ -103,6 +102,9 @@ def main(argv=None):
         args.data_dir)
     print(f"train {train_data.shape}, test {test_data.shape}; "
           f"prices from {train_targets.min():.1f} to {train_targets.max():.1f} thousand dollars")
+    if args.folds > len(train_data):
+        parser.error(f"argument --folds: must be at most the {len(train_data)} training "
+                     f"samples, got {args.folds}")
     train_data, test_data = normalize(train_data, test_data)
     num_features = train_data.shape[1]
 

@@ -70,7 +70,7 @@ import helpers
 
 SCRIPT = "convnet"
 IMAGE_SIZE = 150  # the book resizes every picture to 150x150
-SMOKE_IMAGE_SIZE = 48  # the smallest size the from-scratch convnet's four poolings allow
+SMOKE_IMAGE_SIZE = 48  # about the smallest the from-scratch convnet takes (see below)
 SMOKE_EPOCHS = 3
 # The book's split of Kaggle's train/ folder: the file numbers of each class in each split.
 SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}
@@ -131,7 +131,7 @@ def stage_mnist(args, started):
                         batch_size=args.batch_size, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="MNIST convnet")
-    model.save(args.output_dir / "model.keras")
+    helpers.save_atomically(args.output_dir / "model.keras", model.save)
 
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (book: 0.991), test loss {test_loss:.4f}")
@@ -148,13 +148,16 @@ def stage_mnist(args, started):
 # --------------------------------------------------------------------------------------
 
 
-def image_problem(path):
+def image_problem(path, formats=("JPEG",)):
     """Why the picture at `path` is unusable (a short text), or None when it decodes."""
     try:
         with Image.open(path) as image:
-            if image.format != "JPEG":
-                return f"not a JPEG but {image.format}"
-            image.load()  # decodes every pixel, so a truncated file fails here
+            if image.format not in formats:
+                return f"not {' or '.join(formats)} but {image.format}"
+            # Decoding at a reduced scale is fast and still reads the whole file, so a
+            # truncated picture fails here.
+            image.draft("RGB", (IMAGE_SIZE, IMAGE_SIZE))
+            image.load()
     except (OSError, ValueError, Image.DecompressionBombError) as error:
         return f"cannot decode ({error})"
     return None
@@ -285,12 +288,53 @@ def find_split(args):
         f"Pass --data-dir FOLDER, or build it: {KAGGLE_HELP}")
 
 
-def image_dataset(folder, image_size, batch_size, training=False, augment=False, seed=None,
-                  preprocess=None):
-    """Batches of (images, labels) from `folder/{cats,dogs}/*.jpg`, labels 0.0 cat, 1.0 dog.
+# What the training stages read: the formats TensorFlow's decode_image understands.
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+PICTURE_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
 
-    Every JPEG is decoded and resized once, in the first epoch; the pixels are then kept in
-    memory (as uint8, 4x smaller than float32) and only shuffled and batched each epoch.
+
+def split_pictures(folder):
+    """The usable pictures of one split (`folder/cats/`, `folder/dogs/`): paths, labels (0
+    cat, 1 dog) and the paths skipped because they do not decode.
+
+    Checked before any training: a missing or empty class folder is an error (training on
+    one class would report 50% as if nothing were wrong); a picture that does not decode
+    is skipped with a warning naming it.
+    """
+    paths, labels, skipped = [], [], []
+    for label, name in enumerate(CLASS_NAMES):
+        class_folder = Path(folder) / f"{name}s"
+        if not class_folder.is_dir():
+            raise helpers.InputError(
+                f"{class_folder} is missing: each split of cats_and_dogs_small needs a cats/ "
+                f"and a dogs/ folder (`python files/convnet.py prepare` builds them).")
+        candidates = sorted(path for path in class_folder.iterdir()
+                            if path.suffix.lower() in PICTURE_SUFFIXES)
+        usable = []
+        for path in candidates:
+            problem = image_problem(path, PICTURE_FORMATS)
+            if problem:
+                print(f"warning: skipped {path}: {problem}", file=sys.stderr)
+                skipped.append(path)
+            else:
+                usable.append(path)
+        if not usable:
+            raise helpers.InputError(
+                f"{class_folder} holds no usable pictures ({len(candidates)} picture files, "
+                f"{len(candidates) - len(usable)} of them do not decode); copy the pictures "
+                f"again, e.g. with `python files/convnet.py prepare`.")
+        paths += [str(path) for path in usable]
+        labels += [float(label)] * len(usable)
+    return paths, labels, skipped
+
+
+def image_dataset(paths, labels, image_size, batch_size, training=False, augment=False,
+                  seed=None, preprocess=None):
+    """Batches of (images, labels) from picture files, as image_dataset_from_directory
+    reads them (decode, 3 channels, resize), labels 0.0 cat, 1.0 dog.
+
+    Every picture is decoded and resized once, in the first epoch; the pixels are then kept
+    in memory (as uint8, 4x smaller than float32) and only shuffled and batched each epoch.
     Resizing is nearest-neighbour, as the book's flow_from_directory did (Keras 2.0.8 called
     PIL's resize, whose default was NEAREST then). A `training` dataset is shuffled and
     repeats forever, like the book's generators: fit's `steps_per_epoch` says how many
@@ -298,14 +342,16 @@ def image_dataset(folder, image_size, batch_size, training=False, augment=False,
     book_augmentation). `preprocess`, when given, maps the float pixels (0-255) into what a
     model expects.
     """
-    dataset = keras.utils.image_dataset_from_directory(
-        folder, label_mode="binary", image_size=(image_size, image_size),
-        interpolation="nearest", batch_size=None, shuffle=False)
-    count = len(dataset.file_paths)
-    dataset = dataset.map(lambda image, label: (tf.cast(tf.round(image), tf.uint8), label),
-                          num_parallel_calls=tf.data.AUTOTUNE).cache()
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(image, (image_size, image_size), method="nearest")
+        return tf.cast(image, tf.uint8), label[None]
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
     if training:
-        dataset = dataset.shuffle(count, seed=seed, reshuffle_each_iteration=True).repeat()
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
     dataset = dataset.batch(batch_size)
     if augment:
         # enumerate numbers the batches, so each gets its own seed: random but repeatable,
@@ -321,7 +367,7 @@ def image_dataset(folder, image_size, batch_size, training=False, augment=False,
 
     # prefetch lets the next batch be prepared while the model trains on this one.
     dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE), count
+    return dataset.prefetch(tf.data.AUTOTUNE)
 
 
 def cats_and_dogs(args, augment=False, preprocess=None, for_training=True):
@@ -330,17 +376,22 @@ def cats_and_dogs(args, augment=False, preprocess=None, for_training=True):
     With `for_training` False, the training pictures come once, in order, unshuffled."""
     split = find_split(args)
     print(f"reading {split}")
-    datasets, counts = [], []
-    for name in SPLITS:
-        dataset, count = image_dataset(
-            split / name, args.image_size, args.batch_size,
-            training=for_training and name == "train",
-            augment=augment and name == "train", seed=args.seed, preprocess=preprocess)
-        datasets.append(dataset)
-        counts.append(count)
+    pictures = {name: split_pictures(split / name) for name in SPLITS}
+    for name, (paths, labels, skipped) in pictures.items():
+        dogs = int(sum(labels))
+        print(f"{name}: {len(paths) - dogs} cats, {dogs} dogs"
+              + (f"; skipped {len(skipped)} pictures that do not decode" if skipped else ""))
+    args.skipped_pictures = sum(len(skipped) for _, _, skipped in pictures.values())
+    datasets = [
+        image_dataset(paths, labels, args.image_size, args.batch_size,
+                      training=for_training and name == "train",
+                      augment=augment and name == "train", seed=args.seed,
+                      preprocess=preprocess)
+        for name, (paths, labels, _) in pictures.items()]
+    train_count = len(pictures["train"][0])
     train_steps = (getattr(args, "steps_per_epoch", None)
-                   or math.ceil(counts[0] / args.batch_size))
-    print(f"{counts[0]} training pictures; an epoch is {train_steps} batches of "
+                   or math.ceil(train_count / args.batch_size))
+    print(f"{train_count} training pictures; an epoch is {train_steps} batches of "
           f"{args.batch_size} ({train_steps * args.batch_size} pictures"
           f"{', each randomly transformed' if augment else ''})")
     return (*datasets, train_steps)
@@ -531,6 +582,8 @@ def train_and_test(args, started, model, train, validation, test, train_steps, t
                "best_epoch": best_epoch,
                "val_accuracy": history.history["val_accuracy"][best_epoch - 1],
                "last_test_accuracy": last_accuracy, "last_test_loss": last_loss}
+    if getattr(args, "skipped_pictures", 0):
+        results["skipped_pictures"] = args.skipped_pictures
     results.update(extra or {})
     results["epoch_seconds"] = float(np.median(timer.seconds))
     results["seconds"] = time.perf_counter() - started
@@ -1036,6 +1089,11 @@ STAGES = {
     "visualize": (stage_visualize, "5.4 activations, filter patterns, Grad-CAM", 1, 1),
 }
 IMAGE_STAGES = set(STAGES) - {"mnist", "prepare"}
+# The smallest --image-size each network takes: the from-scratch convnet's four 3x3
+# convolutions and 2x2 poolings shrink 46 pixels to 1; VGG16 needs at least 32.
+MIN_IMAGE_SIZE = {"scratch": 46, "augment": 46, "benchmark": 46, "features": 32,
+                  "features-augment": 32, "finetune": 32, "visualize": 32}
+MAX_IMAGE_SIZE = 1024  # 2,000 cached pictures at 1024 px already take 6 GB of memory
 TRAINING_STAGES = IMAGE_STAGES - {"visualize"}
 # Where the book's steps_per_epoch was not one pass over the training pictures.
 BOOK_STEPS_PER_EPOCH = {"augment": 100}
@@ -1074,8 +1132,11 @@ def add_stage_flags(parser, name, epochs, batch_size):
                                 "data is downloaded with kagglehub (pip install \".[kaggle]\", "
                                 "Kaggle credentials, the competition's rules accepted)")
     if name in IMAGE_STAGES | {"benchmark"}:
-        group.add_argument("--image-size", type=helpers.positive_int, default=None,
-                           help=f"pictures are resized to this square size "
+        smallest = MIN_IMAGE_SIZE[name]
+        group.add_argument("--image-size", type=helpers.int_in_range(smallest, MAX_IMAGE_SIZE),
+                           default=None,
+                           help=f"pictures are resized to this square size, {smallest} to "
+                                f"{MAX_IMAGE_SIZE} (the network needs at least {smallest}) "
                                 f"(default: {IMAGE_SIZE}, {SMOKE_IMAGE_SIZE} with --smoke)")
     if name in TRAINING_STAGES:
         default_steps = BOOK_STEPS_PER_EPOCH.get(name)
@@ -1100,8 +1161,9 @@ def add_stage_flags(parser, name, epochs, batch_size):
         group.add_argument("--image", type=Path,
                            help="picture for the activations and Grad-CAM (default: "
                                 "test/cats/cat.1700.jpg, as in the book)")
-        group.add_argument("--filters", type=helpers.positive_int, default=64,
-                           help="filter patterns per layer (default: %(default)s, as in the book)")
+        group.add_argument("--filters", type=helpers.int_in_range(1, 64), default=64,
+                           help="filter patterns per layer, 1 to 64 (block1_conv1 has 64 "
+                                "filters) (default: %(default)s, as in the book)")
         group.add_argument("--steps", type=helpers.positive_int, default=40,
                            help="gradient ascent steps per pattern (default: %(default)s)")
 

@@ -2,12 +2,15 @@
 
 Only what at least two scripts need lives here:
 
-- the common command-line flags (`make_parser`, `parse_args`) and `run`, which turns a
-  missing dataset into a short message and exit code 2 instead of a traceback;
+- the common command-line flags (`make_parser`, `parse_args`), the output folder check
+  (`start`) and `run`, which turns a problem with the reader's input (a missing dataset, an
+  output folder that cannot be written, ...) into a short message and exit code 2 instead
+  of a traceback;
 - dataset loading: `keras.datasets` by default, or Keras's own files from `--data-dir`;
 - `vectorize_sequences` (multi-hot encoding) and `decode_words` (word ids back to text);
-- `plot_history` (training vs validation curves as PNG) and `write_results`
-  (`metrics.json` plus the final `RESULT ...` line).
+- `plot_history` (training vs validation curves as PNG), `write_results` (`metrics.json`
+  plus the final `RESULT ...` line) and `save_atomically` (no half-written file that
+  looks complete).
 
 Each script stays readable without opening this file: the names say what they do.
 """
@@ -21,6 +24,7 @@ import math
 import os
 import pickle
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -43,8 +47,13 @@ KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_SHUFFLE_SEED = 113  # the seed keras.datasets uses to shuffle before splitting
 
 
-class DataUnavailable(Exception):
-    """A dataset file could not be found, downloaded or read. `run` prints it and exits 2."""
+class InputError(Exception):
+    """A problem with the reader's input (paths, files, folders, flag values), not with the
+    code: `run` prints it as one `error:` line and exits with code 2, no traceback."""
+
+
+class DataUnavailable(InputError):
+    """A dataset file could not be found, downloaded or read."""
 
 
 # --------------------------------------------------------------------------------------
@@ -52,15 +61,27 @@ class DataUnavailable(Exception):
 # --------------------------------------------------------------------------------------
 
 
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (so `--epochs 0` is a usage error)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def int_in_range(low, high=None):
+    """argparse type: an integer in [low, high] (high None: no upper limit), so an
+    impossible value such as `--epochs 0` is a usage error that names the range."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            allowed = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {allowed}, got {value}")
+        return value
+
+    parse.__name__ = "integer"  # what argparse calls the type in its messages
+    return parse
+
+
+positive_int = int_in_range(1)
+positive_int.__doc__ = "argparse type: an integer >= 1 (so `--epochs 0` is a usage error)."
+SEED_RANGE = (0, 2**32 - 1)  # what NumPy's seeding accepts
 
 
 def add_common_flags(parser, script, epochs, batch_size):
@@ -70,8 +91,9 @@ def add_common_flags(parser, script, epochs, batch_size):
                        help="training epochs (default: %(default)s)")
     group.add_argument("--batch-size", type=positive_int, default=batch_size,
                        help="mini-batch size (default: %(default)s)")
-    group.add_argument("--seed", type=int, default=42,
-                       help="seeds Python, NumPy and the backend (default: %(default)s)")
+    group.add_argument("--seed", type=int_in_range(*SEED_RANGE), default=42,
+                       help="seeds Python, NumPy and the backend, 0 to 2**32-1 "
+                            "(default: %(default)s)")
     group.add_argument("--data-dir", type=Path, default=_env_path("DLWP_DATA_DIR"),
                        help="read Keras's dataset files from this folder instead of downloading "
                             "them (also: env DLWP_DATA_DIR)")
@@ -111,19 +133,47 @@ def _env_path(name):
 
 
 def start(args):
-    """Seed everything, create the output folder, and return a start time for `seconds`."""
+    """Seed everything, check the output folder, and return a start time for `seconds`."""
     import keras
 
     keras.utils.set_random_seed(args.seed)  # Python, NumPy and the backend in one call
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    prepare_output_dir(args.output_dir)
     return time.perf_counter()
 
 
+def prepare_output_dir(folder):
+    """Create `folder` and make sure files can be written there, before any training: a
+    mistake in --output-dir then costs seconds, not an hour of training."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        what = "is not a folder" if folder.exists() and not folder.is_dir() else \
+            f"cannot be created or written ({error.strerror or error})"
+        raise InputError(f"output folder {folder} {what}; pass --output-dir with a folder "
+                         f"you can write to") from None
+    return folder
+
+
+def save_atomically(path, save):
+    """Call `save(partial_path)`, then rename the file to `path`: a run that is interrupted
+    or fails while writing never leaves a half-written file under the final name."""
+    path = Path(path)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # keeps .keras, .png
+    save(partial)
+    partial.replace(path)
+    return path
+
+
 def run(main):
-    """Call `main()`; a DataUnavailable becomes a short message on stderr and exit code 2."""
+    """Call `main()`; a problem with the reader's input (InputError) becomes one line on
+    stderr and exit code 2, Ctrl-C one line and exit code 130. Anything else is a bug in
+    the code and keeps its traceback."""
     try:
         main()
-    except DataUnavailable as error:
+    except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
@@ -345,7 +395,7 @@ def plot_history(history, metrics, path, title=None, skip_first=0):
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     return path
 
@@ -379,8 +429,9 @@ def write_results(args, script, results, extra=None):
     record.update(_clean(extra or {}))
     record["settings"] = {key: str(value) if isinstance(value, Path) else value
                           for key, value in sorted(vars(args).items())}
-    path = Path(args.output_dir) / "metrics.json"
-    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    path = save_atomically(
+        Path(args.output_dir) / "metrics.json",
+        lambda partial: partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"))
     fields = " ".join(f"{key}={_format(key, value)}" for key, value in results.items())
     print(f"RESULT script={script} {fields}", flush=True)
     return path

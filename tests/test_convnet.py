@@ -369,19 +369,28 @@ def test_training_pictures_repeat_and_evaluation_pictures_come_once(images):
 
     folder = images / "cats_and_dogs_small" / "train"
     count = len(list(folder.glob("*/*.jpg")))
-    once, counted = convnet.image_dataset(folder, 48, batch_size=16)
-    assert counted == count
+    paths, labels, skipped = convnet.split_pictures(folder)
+    assert len(paths) == count and not skipped
+    once = convnet.image_dataset(paths, labels, 48, batch_size=16)
     for _ in range(2):  # the second pass comes from the cache
-        labels = np.concatenate([batch_labels.numpy() for _, batch_labels in once])
-        assert len(labels) == count
-        assert labels.sum() == count / 2  # as many dogs (1) as cats (0)
+        batch_labels = np.concatenate([labels.numpy() for _, labels in once])
+        assert batch_labels.shape == (count, 1)
+        assert batch_labels.sum() == count / 2  # as many dogs (1) as cats (0)
     # Training data repeats, as the book's generators did: 3 passes' worth of batches.
-    training, _ = convnet.image_dataset(folder, 48, batch_size=count // 2, training=True,
-                                        augment=True, seed=1)
+    training = convnet.image_dataset(paths, labels, 48, batch_size=count // 2, training=True,
+                                     augment=True, seed=1)
     batches = [(images_.numpy(), labels.numpy()) for images_, labels in training.take(6)]
     assert all(batch.shape == (count // 2, 48, 48, 3) for batch, _ in batches)
     assert sum(labels.sum() for _, labels in batches) == 3 * count / 2
     assert batches[0][0].dtype == np.float32 and 0 <= batches[0][0].min() <= 255
+
+
+def test_smallest_image_sizes_fit_the_networks():
+    import convnet
+
+    assert convnet.build_small_convnet(convnet.MIN_IMAGE_SIZE["scratch"]).output_shape == (None, 1)
+    with pytest.raises(ValueError):
+        convnet.build_small_convnet(convnet.MIN_IMAGE_SIZE["scratch"] - 1)
 
 
 def reference_2_0_8_transform(image, draws):
