@@ -63,7 +63,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
-from keras import layers
+from keras import layers, ops
 from PIL import Image
 
 import helpers
@@ -470,28 +470,48 @@ def book_augmentation(images, seed):
         interpolation="NEAREST", fill_mode="NEAREST")
 
 
+# Where bfloat16 on a CPU measured faster than float32 for the scratch stage (same
+# accuracy), so mixed precision is on by default there; see the README's backend table.
+BFLOAT16_PAYS_ON_CPU = {"tensorflow": True, "jax": False, "torch": False}
+
+
 def use_mixed_precision(choice):
     """Set Keras's dtype policy for --mixed-precision (True), --no-mixed-precision (False)
     or neither (None: on where it pays). Returns the policy name in use.
 
     Mixed precision computes in 16-bit floats and keeps the weights in float32: float16 on a
-    CUDA GPU, bfloat16 on a CPU with bfloat16 units (AMX / AVX512-BF16). On such a CPU the
-    scratch stage ran about 2x faster per epoch and reached the same accuracy (72.1% vs
-    71.0% test), so it is on by default there; elsewhere the default stays float32.
+    CUDA GPU, bfloat16 on a CPU with bfloat16 units (AMX / AVX512-BF16). With TensorFlow on
+    such a CPU the scratch stage ran about 2x faster per epoch and reached the same accuracy
+    (72.1% vs 71.0% test), so it is on by default there; elsewhere the default is float32.
     """
+    backend = keras.backend.backend()
     if choice is False:
         return "float32"
-    if tf.config.list_physical_devices("GPU"):
+    if cuda_gpu_available():
         policy = "mixed_float16"  # tensor cores on CUDA GPUs
-    elif cpu_has_bfloat16():
+    elif cpu_has_bfloat16() and (choice or BFLOAT16_PAYS_ON_CPU[backend]):
         policy = "mixed_bfloat16"
     else:
         if choice:
             print("note: --mixed-precision ignored: no GPU and no bfloat16 support on this CPU")
         return "float32"
     keras.mixed_precision.set_global_policy(policy)
-    print(f"mixed precision: {policy} (--no-mixed-precision for float32)")
+    print(f"mixed precision: {policy} on {backend} (--no-mixed-precision for float32)")
     return policy
+
+
+def cuda_gpu_available():
+    """Whether the backend Keras runs on sees a CUDA GPU (each backend has its own check)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    if backend == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    return bool(tf.config.list_physical_devices("GPU"))
 
 
 def cpu_has_bfloat16():
@@ -720,7 +740,7 @@ def extract_features(conv_base, dataset):
     """Run the convolutional base once over every picture, batch by batch."""
     features, labels = [], []
     for images, batch_labels in dataset:
-        features.append(np.asarray(conv_base.predict_on_batch(images), dtype="float32"))
+        features.append(np.asarray(conv_base.predict_on_batch(images.numpy()), dtype="float32"))
         labels.append(batch_labels.numpy())
     return np.concatenate(features), np.concatenate(labels)
 
@@ -874,6 +894,43 @@ def save_activations(model, picture, folder):
     return paths
 
 
+# Gradient ascent and Grad-CAM need the gradient of a number with respect to an INPUT (a
+# picture, a feature map), not the weights: the one thing each backend computes its own
+# way. Each function takes `function(x, index)` (a scalar) and returns a function
+# (x, index) -> (value, gradient with respect to x).
+
+
+def input_gradient_tensorflow(function):
+    @tf.function  # compiled once, not traced again for every step
+    def value_and_gradient(x, index):
+        with tf.GradientTape() as tape:
+            tape.watch(x)  # x is a plain tensor, not a variable: watch it explicitly
+            value = function(x, index)
+        return value, tape.gradient(value, x)
+
+    return value_and_gradient
+
+
+def input_gradient_jax(function):
+    import jax
+
+    return jax.jit(jax.value_and_grad(function))  # differentiates the first argument
+
+
+def input_gradient_torch(function):
+    def value_and_gradient(x, index):
+        x = ops.convert_to_tensor(x).detach().requires_grad_(True)  # record operations on x
+        value = function(x, index)
+        value.backward()
+        return value.detach(), x.grad
+
+    return value_and_gradient
+
+
+INPUT_GRADIENT = {"tensorflow": input_gradient_tensorflow, "jax": input_gradient_jax,
+                  "torch": input_gradient_torch}
+
+
 def filter_patterns(conv_base, layer_name, count, size, steps, seed=0):
     """(b) The input pictures that most excite the first `count` filters of a layer.
 
@@ -882,23 +939,21 @@ def filter_patterns(conv_base, layer_name, count, size, steps, seed=0):
     """
     extractor = keras.Model(conv_base.input, conv_base.get_layer(layer_name).output)
 
-    @tf.function
-    def ascent_step(image, filter_index):
-        with tf.GradientTape() as tape:
-            tape.watch(image)
-            loss = tf.reduce_mean(extractor(image)[..., filter_index])
-        gradient = tape.gradient(loss, image)
-        # Normalize the gradient so every step has about the same size.
-        gradient /= tf.sqrt(tf.reduce_mean(tf.square(gradient))) + 1e-5
-        return image + gradient
+    def filter_activation(image, filter_index):
+        return ops.mean(ops.take(extractor(image), filter_index, axis=-1))
 
+    value_and_gradient = INPUT_GRADIENT[keras.backend.backend()](filter_activation)
     rng = np.random.default_rng(seed)
     patterns = []
     for filter_index in range(count):
-        image = tf.constant(rng.random((1, size, size, 3)) * 20 + 128, dtype=tf.float32)
+        image = ops.convert_to_tensor(rng.random((1, size, size, 3)) * 20 + 128, "float32")
+        index = ops.convert_to_tensor(filter_index, "int32")
         for _ in range(steps):
-            image = ascent_step(image, tf.constant(filter_index))
-        patterns.append(deprocess(image[0].numpy()))
+            _, gradient = value_and_gradient(image, index)
+            # Normalize the gradient so every step has about the same size.
+            gradient = gradient / (ops.sqrt(ops.mean(ops.square(gradient))) + 1e-5)
+            image = image + gradient
+        patterns.append(deprocess(ops.convert_to_numpy(image)[0]))
     return np.stack(patterns)
 
 
@@ -928,16 +983,27 @@ def grad_cam_heatmap(model, image_batch, conv_layer_name="block5_conv3", class_i
     negative parts dropped, is scaled to [0, 1]. Returns (heatmap, class_index); the
     heatmap has the convolution output's height and width.
     """
-    grad_model = keras.Model(model.input, [model.get_layer(conv_layer_name).output,
-                                           model.output])
-    with tf.GradientTape() as tape:
-        conv_output, predictions = grad_model(image_batch)
-        if class_index is None:
-            class_index = int(tf.argmax(predictions[0]))
-        class_score = predictions[:, class_index]
-    gradients = tape.gradient(class_score, conv_output)
-    channel_weights = tf.reduce_mean(gradients, axis=(0, 1, 2))
-    heatmap = tf.nn.relu(tf.reduce_sum(conv_output[0] * channel_weights, axis=-1)).numpy()
+    # Split the network at that layer: the part up to it, and the classifier after it
+    # (the layers that follow it, one after the other, as in VGG16).
+    conv_layer = model.get_layer(conv_layer_name)
+    conv_model = keras.Model(model.inputs, conv_layer.output)
+    head_input = keras.Input(conv_layer.output.shape[1:])
+    x = head_input
+    for layer in model.layers[model.layers.index(conv_layer) + 1:]:
+        x = layer(x)
+    head = keras.Model(head_input, x)
+
+    conv_output = conv_model(ops.convert_to_tensor(image_batch))
+    if class_index is None:
+        class_index = int(ops.argmax(head(conv_output)[0]))
+
+    def class_score(feature_map, index):
+        return ops.sum(ops.take(head(feature_map), index, axis=-1))
+
+    _, gradients = INPUT_GRADIENT[keras.backend.backend()](class_score)(
+        conv_output, ops.convert_to_tensor(class_index, "int32"))
+    channel_weights = ops.mean(gradients, axis=(0, 1, 2))
+    heatmap = ops.convert_to_numpy(ops.relu(ops.sum(conv_output[0] * channel_weights, axis=-1)))
     if heatmap.max() > 0:
         heatmap /= heatmap.max()
     return heatmap, class_index

@@ -420,11 +420,15 @@ def _clean(value):
 
 
 def write_results(args, script, results, extra=None):
-    """Write `metrics.json` and print the closing line `RESULT script=<name> key=value ...`.
+    """Write `metrics.json` and print the closing line `RESULT script=<name> key=value ...`,
+    which ends with the Keras backend that ran (`backend=tensorflow`).
 
     `results` holds the headline numbers (they go on the RESULT line and into the JSON);
     `extra` holds anything else worth keeping (histories, per-fold scores, settings).
     """
+    import keras
+
+    results = {**results, "backend": keras.backend.backend()}  # tensorflow, jax or torch
     record = {"script": script, **_clean(results)}
     record.update(_clean(extra or {}))
     record["settings"] = {key: str(value) if isinstance(value, Path) else value

@@ -11,9 +11,11 @@ Three parts, in the book's order:
                and transposing.
 3. engine      The first MNIST network (Dense 512 relu -> Dense 10 softmax) rebuilt from
                scratch, without Keras layers or `fit`: a naive dense layer whose weights
-               are TensorFlow variables, a naive sequential model, a batch generator,
-               gradients from `tf.GradientTape` and a hand-written SGD update.
-               The loss per epoch goes to `engine_loss.png`.
+               are Keras variables, a naive sequential model, a batch generator, the
+               gradients of the loss and a hand-written SGD update. The gradients come
+               from the backend Keras runs on: `tf.GradientTape` on TensorFlow (the
+               book's), `jax.grad` on JAX, `loss.backward()` on PyTorch (KERAS_BACKEND
+               picks it). The loss per epoch goes to `engine_loss.png`.
 
 Book reference (this part follows the 2nd edition, section 2.5, "Reimplementing our first
 example from scratch"): 10 epochs, batch size 128, plain SGD with learning rate 1e-3,
@@ -38,9 +40,10 @@ import argparse
 import math
 import time
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 import helpers
 
@@ -257,11 +260,14 @@ class NaiveDense:
             # of Keras's Dense layer): big SGD steps stay stable, so training is much faster.
             limit = math.sqrt(6 / (input_size + output_size))
             low, high = -limit, limit
-        self.W = tf.Variable(tf.random.uniform((input_size, output_size), minval=low, maxval=high))
-        self.b = tf.Variable(tf.zeros((output_size,)))
+        # Keras variables: TensorFlow, JAX or PyTorch tensors underneath, whichever backend
+        # Keras runs on (the book's 2nd edition used tf.Variable).
+        self.W = keras.Variable(keras.random.uniform((input_size, output_size), minval=low,
+                                                     maxval=high))
+        self.b = keras.Variable(ops.zeros((output_size,)))
 
     def __call__(self, inputs):
-        return self.activation(tf.matmul(inputs, self.W) + self.b)
+        return self.activation(ops.matmul(inputs, self.W) + self.b)
 
     @property
     def weights(self):
@@ -306,39 +312,89 @@ class BatchGenerator:
 def build_model(book_init=False):
     # The same network as files/mnist.py: 784 -> 512 relu -> 10 softmax.
     return NaiveSequential([
-        NaiveDense(28 * 28, 512, activation=tf.nn.relu, book_init=book_init),
-        NaiveDense(512, 10, activation=tf.nn.softmax, book_init=book_init),
+        NaiveDense(28 * 28, 512, activation=ops.relu, book_init=book_init),
+        NaiveDense(512, 10, activation=ops.softmax, book_init=book_init),
     ])
+
+
+def average_loss(model, images_batch, labels_batch):
+    predictions = model(images_batch)
+    per_sample_losses = keras.losses.sparse_categorical_crossentropy(labels_batch, predictions)
+    return ops.mean(per_sample_losses)
+
+
+# The gradient of the loss with respect to every weight (backpropagation) is the one thing
+# each backend computes its own way: one small function per backend. Each takes the model
+# and returns a function (images_batch, labels_batch) -> (loss, gradients of the weights).
+
+
+def gradients_tensorflow(model):
+    import tensorflow as tf
+
+    def loss_and_gradients(images_batch, labels_batch):
+        # A GradientTape records the forward pass, then differentiates it (the book's way).
+        with tf.GradientTape() as tape:
+            loss = average_loss(model, images_batch, labels_batch)
+        return loss, tape.gradient(loss, model.weights)
+
+    return loss_and_gradients
+
+
+def gradients_jax(model):
+    import jax
+
+    # JAX differentiates a pure function of the weights' values: StatelessScope runs the
+    # model with the values it is given in place of the variables' own. jax.jit compiles
+    # that function once for all the steps.
+    def loss_of(weight_values, images_batch, labels_batch):
+        with keras.StatelessScope(state_mapping=list(zip(model.weights, weight_values,
+                                                         strict=True))):
+            return average_loss(model, images_batch, labels_batch)
+
+    compiled = jax.jit(jax.value_and_grad(loss_of))
+    return lambda images_batch, labels_batch: compiled(
+        [weight.value for weight in model.weights], images_batch, labels_batch)
+
+
+def gradients_torch(model):
+    def loss_and_gradients(images_batch, labels_batch):
+        # PyTorch records the forward pass on the weights themselves; backward() fills in
+        # each weight's .grad.
+        for weight in model.weights:
+            weight.value.grad = None
+        loss = average_loss(model, images_batch, labels_batch)
+        loss.backward()
+        return loss.detach(), [weight.value.grad for weight in model.weights]
+
+    return loss_and_gradients
+
+
+GRADIENTS = {"tensorflow": gradients_tensorflow, "jax": gradients_jax, "torch": gradients_torch}
 
 
 def update_weights(gradients, weights, learning_rate):
     # Plain SGD: move every weight a small step against its gradient.
     for g, w in zip(gradients, weights, strict=True):
-        w.assign_sub(g * learning_rate)
+        w.assign(w.value - g * learning_rate)
 
 
-def one_training_step(model, images_batch, labels_batch, learning_rate):
-    # The tape records the forward pass so TensorFlow can differentiate the loss
-    # with respect to every weight (backpropagation).
-    with tf.GradientTape() as tape:
-        predictions = model(images_batch)
-        per_sample_losses = tf.keras.losses.sparse_categorical_crossentropy(
-            labels_batch, predictions)
-        average_loss = tf.reduce_mean(per_sample_losses)
-    gradients = tape.gradient(average_loss, model.weights)
+def one_training_step(loss_and_gradients, model, images_batch, labels_batch, learning_rate):
+    average_loss, gradients = loss_and_gradients(images_batch, labels_batch)
     update_weights(gradients, model.weights, learning_rate)
     return average_loss
 
 
 def fit(model, images, labels, epochs, batch_size, learning_rate, verbose=2):
     """The training loop `model.fit` hides: epochs of mini-batch steps. Returns mean losses."""
+    loss_and_gradients = GRADIENTS[keras.backend.backend()](model)
     epoch_losses = []
     for epoch in range(epochs):
         batch_generator = BatchGenerator(images, labels, batch_size)
         batch_losses = []
         for _ in range(batch_generator.num_batches):
             images_batch, labels_batch = batch_generator.next()
-            loss = one_training_step(model, images_batch, labels_batch, learning_rate)
+            loss = one_training_step(loss_and_gradients, model, images_batch, labels_batch,
+                                     learning_rate)
             batch_losses.append(float(loss))
         epoch_losses.append(float(np.mean(batch_losses)))
         if verbose:
@@ -348,7 +404,7 @@ def fit(model, images, labels, epochs, batch_size, learning_rate, verbose=2):
 
 def evaluate(model, images, labels):
     # The predicted class is the one with the highest probability.
-    predictions = model(images).numpy()
+    predictions = ops.convert_to_numpy(model(images))
     predicted_labels = np.argmax(predictions, axis=1)
     return float(np.mean(predicted_labels == labels))
 

@@ -240,9 +240,11 @@ def test_write_results_json_and_result_line(tmp_path, capsys):
                           {"test_accuracy": np.float32(0.98123), "seconds": 11.234, "count": 3},
                           extra={"history": {"loss": [np.float64(0.5), 0.25]}})
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert line == "RESULT script=demo test_accuracy=0.9812 seconds=11.2 count=3"
+    assert line == ("RESULT script=demo test_accuracy=0.9812 seconds=11.2 count=3 "
+                    "backend=tensorflow")
     assert re.fullmatch(r"RESULT script=\w+( [a-z_]+=\S+)+", line)
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["test_accuracy"] == pytest.approx(0.98123, abs=1e-6)
     assert record["history"]["loss"] == [0.5, 0.25]
     assert record["settings"]["epochs"] == 5
+    assert record["backend"] == "tensorflow"
