@@ -25,8 +25,9 @@ the settings differently. An epoch of `augment` is the book's steps_per_epoch=10
 of 32 (3,200 pictures); the other stages' epochs are one pass over the training pictures,
 as in the book (--steps-per-epoch changes it). Every training stage keeps the checkpoint
 with the lowest validation loss and tests that one (it also reports the last epoch's test
-accuracy). `learning_rate=` replaces `lr=`, and the 5.4 visualizations use
-tf.GradientTape instead of K.gradients / K.function.
+accuracy). `learning_rate=` replaces `lr=`, and the 5.4 visualizations compute their
+gradients with tf.GradientTape instead of K.gradients / K.function (with jax.grad or
+PyTorch's backward() when KERAS_BACKEND is jax or torch).
 Training runs in mixed precision where that is faster at the same accuracy: float16 on
 a CUDA GPU, bfloat16 on a CPU with bfloat16 units (--no-mixed-precision turns it off).
 VGG16 inputs go through `vgg16.preprocess_input`, the preprocessing its ImageNet weights
