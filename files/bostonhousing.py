@@ -46,9 +46,12 @@ def build_model(num_features):
         layers.Dense(64, activation="relu"),
         layers.Dense(1),  # linear output: the price itself
     ])
-    # steps_per_execution runs 64 batches per call into TensorFlow. The updates are the same,
-    # but the book's batch size of 1 then trains several times faster.
-    model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"], steps_per_execution=64)
+    # steps_per_execution runs 64 batches per call into the backend. The updates are the
+    # same, but the book's batch size of 1 then trains several times faster. (The PyTorch
+    # backend only takes 1.)
+    steps_per_execution = 1 if keras.backend.backend() == "torch" else 64
+    model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"],
+                  steps_per_execution=steps_per_execution)
     return model
 
 

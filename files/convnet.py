@@ -727,8 +727,14 @@ def weights_file_has_top(path):
     return "fc1" in names
 
 
+IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)  # the mean pixel VGG16 was trained with
+
+
 def vgg16_preprocess(images):
-    return keras.applications.vgg16.preprocess_input(images)
+    """What keras.applications.vgg16.preprocess_input does to RGB pixels 0-255 (channels to
+    BGR order, minus ImageNet's mean pixel), in TensorFlow ops: it runs inside the tf.data
+    pipeline, which is TensorFlow whatever backend Keras uses."""
+    return tf.reverse(images, axis=[-1]) - tf.constant(IMAGENET_MEAN_BGR)
 
 
 def weights_note(weights):

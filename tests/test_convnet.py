@@ -536,3 +536,15 @@ def test_grad_cam_heatmap_and_overlay(tmp_path):
     path = convnet.overlay_heatmap(full_size, heatmap, tmp_path / "overlay.png")
     with Image.open(path) as overlay:
         assert overlay.size == (80, 60)  # stretched over the picture
+
+
+def test_pipeline_vgg16_preprocessing_is_keras_s():
+    import keras
+    import tensorflow as tf
+
+    import convnet
+
+    pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
+    expected = keras.applications.vgg16.preprocess_input(pixels.copy())
+    np.testing.assert_allclose(convnet.vgg16_preprocess(tf.constant(pixels)).numpy(),
+                               expected, atol=1e-4)
