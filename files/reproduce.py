@@ -1,0 +1,424 @@
+"""Reproduce the book: run every example at the book's settings and compare with the book.
+
+Not a book section: this script runs the others, one after another, exactly as a reader
+would (`python files/<script>.py ...` as a subprocess), collects each one's RESULT line and
+metrics.json, and writes a table of the book's numbers next to this machine's:
+
+  runs/reproduce/results.md    a Markdown table: example, metric, book, measured (median
+                               and range over --seeds), wall time, command, verdict
+  runs/reproduce/results.json  the same, for programs
+  runs/reproduce/results.png   book vs measured, one row per example
+
+The verdict is "within" (inside the book's noise band, or better), "below", or "not run"
+with the reason (data or weights not available, an earlier stage missing). An example that
+crashes is "crashed"; the run then goes on with the others and exits with code 1.
+
+The book's reference numbers live in one place, BOOK below. Each example's own --help
+and header say the same numbers for readers of that script.
+
+Run it:
+    python files/reproduce.py --data-dir ~/data                # everything (hours on a CPU)
+    python files/reproduce.py --only mnist,reuters --seeds 3   # median of 3 seeds
+    python files/reproduce.py --skip bostonhousing             # all but one
+    python files/reproduce.py --smoke                          # minutes: every example's --smoke
+    python files/reproduce.py --data-dir ~/data --update-readme
+        # ... and put results.md, with this machine's description, into README.md
+"""
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import helpers
+
+SCRIPT = "reproduce"
+FILES = Path(__file__).resolve().parent
+README = helpers.REPO_ROOT / "README.md"
+README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+
+# --------------------------------------------------------------------------------------
+# The book's numbers: one entry per example, in the order they run
+# --------------------------------------------------------------------------------------
+# name: what --only / --skip take. command: the script and its arguments (the book's
+# settings are each script's defaults). metric: the RESULT key compared with `book`.
+# split: what the book measured its number on. band: how far below the book a result may
+# land and still count as reproduced (seed-to-seed noise); above is always fine (for MAE,
+# lower is better). minutes: a first guess of the time on a 2-core CPU, replaced by this
+# machine's own timings once it has run an example. needs: an earlier stage whose model
+# this one reads. smoke_args: added to --smoke runs only.
+
+BOOK = [
+    {"name": "mnist", "command": ["mnist.py"], "metric": "test_accuracy", "book": 0.978,
+     "source": "1st ed. 2.1", "split": "test", "band": 0.005, "minutes": 1},
+    {"name": "tensors", "command": ["tensors.py"], "metric": "test_accuracy", "book": None,
+     "source": "2nd ed. 2.5 (no number given)", "split": "test", "band": None, "minutes": 1},
+    {"name": "imdb", "command": ["imdb.py"], "metric": "test_accuracy", "book": 0.885,
+     "source": "1st ed. 3.4", "split": "test", "band": 0.01, "minutes": 1},
+    {"name": "reuters", "command": ["reuters.py"], "metric": "test_accuracy", "book": 0.78,
+     "source": "1st ed. 3.5", "split": "test", "band": 0.015, "minutes": 2},
+    {"name": "bostonhousing", "command": ["bostonhousing.py"], "metric": "kfold_mae",
+     "book": 2.38, "source": "1st ed. 3.6 (K-fold)", "split": "validation", "band": 0.3,
+     "lower_is_better": True, "minutes": 21,
+     "extra_metrics": {"test_mae": (2.55, "1st ed. 3.6 (final model)", "test")}},
+    {"name": "fundamentals", "command": ["fundamentals.py"], "metric": "seconds",
+     "book": None, "source": "1st ed. 4.4 (curves, no number)", "split": "-", "band": None,
+     "minutes": 3},
+    {"name": "convnet-mnist", "command": ["convnet.py", "mnist"], "metric": "test_accuracy",
+     "book": 0.991, "source": "1st ed. 5.1", "split": "test", "band": 0.003, "minutes": 2},
+    {"name": "convnet-scratch", "command": ["convnet.py", "scratch"],
+     "metric": "test_accuracy", "book": 0.72, "source": "1st ed. 5.2 (~72%)",
+     "split": "validation", "band": 0.03, "minutes": 20},
+    {"name": "convnet-augment", "command": ["convnet.py", "augment"],
+     "metric": "test_accuracy", "book": 0.82, "source": "1st ed. 5.2 (~82%; 84.4% last epoch)",
+     "split": "validation", "band": 0.03, "minutes": 70},
+    {"name": "convnet-features", "command": ["convnet.py", "features"],
+     "smoke_args": ["--weights", "none"],
+     "metric": "test_accuracy", "book": 0.90, "source": "1st ed. 5.3 (~90%)",
+     "split": "validation", "band": 0.02, "minutes": 10},
+    {"name": "convnet-features-augment", "command": ["convnet.py", "features-augment"],
+     "smoke_args": ["--weights", "none"],
+     "metric": "test_accuracy", "book": 0.96, "source": "1st ed. 5.3 (~96%)",
+     "split": "validation", "band": 0.02, "minutes": 120},
+    {"name": "convnet-finetune", "command": ["convnet.py", "finetune"],
+     "metric": "test_accuracy", "book": 0.968, "source": "1st ed. 5.3", "split": "test",
+     "band": 0.015, "minutes": 300, "needs": "convnet-features-augment"},
+    {"name": "convnet-visualize", "command": ["convnet.py", "visualize"],
+     "smoke_args": ["--weights", "none"], "metric": "pngs",
+     "book": None, "source": "1st ed. 5.4 (figures)", "split": "-", "band": None,
+     "minutes": 10, "needs": "convnet-scratch"},
+]
+NAMES = [entry["name"] for entry in BOOK]
+
+
+# --------------------------------------------------------------------------------------
+# Running one example
+# --------------------------------------------------------------------------------------
+
+
+DEFAULT_SEED = 42  # every script's default --seed
+
+
+def command_line(entry, args, seed, output_dir):
+    """The exact command a reader would type for this example."""
+    command = [sys.executable, str(FILES / entry["command"][0]), *entry["command"][1:]]
+    if args.smoke:
+        # Every example's own smoke data; the VGG16 stages with an untrained base (offline).
+        command += ["--smoke", *entry.get("smoke_args", [])]
+    elif args.data_dir:
+        command += ["--data-dir", str(args.data_dir)]
+    if seed != DEFAULT_SEED:
+        command += ["--seed", str(seed)]
+    return command + ["--output-dir", str(output_dir), "--verbose", "0"]
+
+
+def run_example(entry, args, seed):
+    """Run one example once; returns a dict with status, the RESULT fields, seconds."""
+    # One folder per script and seed; convnet.py's stages share theirs (finetune and
+    # visualize read what features-augment and scratch left there).
+    output_dir = args.output_dir / "examples" / f"seed{seed}" / Path(entry["command"][0]).stem
+    command = command_line(entry, args, seed, output_dir)
+    started = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=helpers.REPO_ROOT,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    seconds = time.perf_counter() - started
+    shown = " ".join(["python", *[str(Path(part).relative_to(helpers.REPO_ROOT))
+                                  if part.startswith(str(helpers.REPO_ROOT)) else part
+                                  for part in command[1:]]])
+    record = {"command": shown, "seconds": seconds, "seed": seed}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0 and lines and lines[-1].startswith("RESULT "):
+        record["status"] = "ok"
+        record["fields"] = dict(field.split("=", 1) for field in lines[-1].split()[1:])
+    elif done.returncode == 2:
+        # A problem with the input (no data, no weights, no earlier stage): not run.
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        record["status"] = "not run"
+        record["reason"] = (errors[-1] if errors else done.stderr.strip()[-300:])[6:].strip()
+    else:
+        record["status"] = "crashed"
+        record["reason"] = f"exit code {done.returncode}: {done.stderr.strip()[-500:]}"
+    return record
+
+
+# --------------------------------------------------------------------------------------
+# The table
+# --------------------------------------------------------------------------------------
+
+
+def summarize(entry, records):
+    """One row of the table from the runs of one example (one per seed)."""
+    row = {"name": entry["name"], "metric": entry["metric"], "book": entry["book"],
+           "source": entry["source"], "split": entry["split"],
+           "command": records[0]["command"],
+           "seconds": statistics.median(record["seconds"] for record in records)}
+    finished = [record for record in records if record["status"] == "ok"]
+    if not finished:
+        worst = next((r for r in records if r["status"] == "crashed"), records[0])
+        row.update(verdict=worst["status"], reason=shorten(worst.get("reason", "")))
+        return row
+    values = [float(record["fields"][entry["metric"]]) for record in finished]
+    row.update(measured=statistics.median(values), low=min(values), high=max(values),
+               runs=len(values))
+    if entry["book"] is None:
+        row["verdict"] = "ran (no book number)"
+    elif " --smoke" in records[0]["command"]:
+        row["verdict"] = "ran (smoke: tiny data, not comparable)"
+    else:
+        lower_is_better = entry.get("lower_is_better", False)
+        shortfall = (row["measured"] - entry["book"]) if lower_is_better else \
+            (entry["book"] - row["measured"])
+        row["verdict"] = "within" if shortfall <= entry["band"] else "below"
+    if any(record["fields"].get("weights") == "none" for record in finished):
+        row["verdict"] += " (untrained VGG16: weights=none)"
+    return row
+
+
+def shorten(text, limit=160):
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def format_value(metric, value):
+    if value is None:
+        return "-"
+    if metric.endswith("accuracy"):
+        return f"{value:.1%}"
+    if metric == "pngs":
+        return f"{value:.0f} PNGs"
+    if metric == "seconds":
+        return f"{value:.0f} s"
+    return f"{value:.2f}"
+
+
+def markdown_table(rows):
+    lines = ["| example | metric | book | measured | wall time | command | verdict |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for row in rows:
+        book = format_value(row["metric"], row["book"])
+        book += f" ({row['source']}, {row['split']})"
+        if "measured" in row:
+            measured = format_value(row["metric"], row["measured"])
+            if row["runs"] > 1:
+                measured += (f" (median of {row['runs']}; {format_value(row['metric'], row['low'])}"
+                             f" to {format_value(row['metric'], row['high'])})")
+        else:
+            measured = "-"
+        verdict = row["verdict"] + (f": {row['reason']}" if row.get("reason") else "")
+        lines.append(f"| {row['name']} | {row['metric']} | {book} | {measured} | "
+                     f"{row['seconds']:.0f} s | `{row['command']}` | {verdict} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_results(rows, path):
+    """Book vs measured, one row per example with a number; accuracies and errors apart."""
+    import matplotlib.pyplot as plt
+
+    groups = [("accuracy (higher is better)", [r for r in rows if r["metric"].endswith(
+        "accuracy") and r["book"] is not None]),
+              ("mean absolute error (lower is better)", [r for r in rows if r["metric"].endswith(
+                  "mae") and r["book"] is not None])]
+    groups = [(title, group) for title, group in groups if group]
+    figure, axes = plt.subplots(len(groups) or 1, 1, squeeze=False,
+                                figsize=(8, 1.2 + 0.45 * max(len(rows), 1)))
+    for axis, (title, group) in zip(axes[:, 0], groups, strict=False):
+        positions = range(len(group))
+        axis.scatter([r["book"] for r in group], positions, marker="|", s=300, color="black",
+                     label="book")
+        measured = [(i, r) for i, r in enumerate(group) if "measured" in r]
+        axis.scatter([r["measured"] for _, r in measured], [i for i, _ in measured],
+                     color=["tab:green" if r["verdict"].startswith("within") else "tab:red"
+                            for _, r in measured], label="measured here", zorder=3)
+        for i, r in enumerate(group):
+            if "measured" not in r:
+                axis.annotate(f"not run ({r['verdict']})", (r["book"], i), xytext=(8, -4),
+                              textcoords="offset points", fontsize=8, color="grey")
+        axis.set_yticks(list(positions), [r["name"] for r in group])
+        axis.invert_yaxis()
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+        axis.legend(loc="lower left", fontsize=8)
+    figure.tight_layout()
+    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+                                                                 format="png"))
+    plt.close(figure)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# The machine and the README
+# --------------------------------------------------------------------------------------
+
+
+def describe_machine():
+    """CPU model and cores, GPU if any, Keras backend, Keras and TensorFlow versions."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        model = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
+        cpu = model.group(1) if model else cpu
+    except OSError:
+        pass
+    gpu = "none found"
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        if listed.returncode == 0 and listed.stdout.strip():
+            gpu = "; ".join(listed.stdout.strip().splitlines())
+    except (OSError, subprocess.SubprocessError):
+        pass
+
+    def version(package):
+        try:
+            return metadata.version(package)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu,
+            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
+            "keras": version("keras"), "tensorflow": version("tensorflow"),
+            "python": platform.python_version()}
+
+
+def machine_line(machine):
+    return (f"Machine: {machine['cpu']}, {machine['cores']} cores; GPU: {machine['gpu']}; "
+            f"Keras {machine['keras']} on {machine['keras_backend']} (TensorFlow "
+            f"{machine['tensorflow']}), Python {machine['python']}.")
+
+
+def update_readme(readme, table, machine, total_seconds):
+    """Replace what stands between the two marker comments in the README."""
+    text = Path(readme).read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise helpers.InputError(f"{readme} has no {README_START} ... {README_END} markers "
+                                 f"around its results table")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    block = (f"{README_START}\n{machine_line(machine)} Written by `python files/reproduce.py "
+             f"--update-readme` in {total_seconds / 60:.0f} minutes.\n\n{table}{README_END}")
+    helpers.save_atomically(Path(readme), lambda partial: partial.write_text(
+        head + block + tail, encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------------------
+# Main: pick the examples, run them in order with progress, write the results
+# --------------------------------------------------------------------------------------
+
+
+def names_list(text):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown example {', '.join(unknown)}; "
+                                         f"choose from {', '.join(NAMES)}")
+    return names
+
+
+def make_parser():
+    parser = argparse.ArgumentParser(prog="python files/reproduce.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", type=names_list, help="comma-separated examples to run "
+                        f"(default: all): {', '.join(NAMES)}")
+    parser.add_argument("--skip", type=names_list, default=[],
+                        help="comma-separated examples to leave out")
+    parser.add_argument("--seeds", type=helpers.int_in_range(1, 20), default=1,
+                        help="runs per example, seeds 42, 1, 2, ...: the table gives the "
+                             "median and range (1 to 20; default: %(default)s)")
+    parser.add_argument("--data-dir", type=Path, default=os.environ.get("DLWP_DATA_DIR"),
+                        help="passed to every example: the folder with Keras's dataset files "
+                             "and cats_and_dogs_small/ (also: env DLWP_DATA_DIR)")
+    parser.add_argument("--output-dir", type=Path, default=helpers.REPO_ROOT / "runs" / SCRIPT,
+                        help="where the results and every example's outputs go "
+                             "(default: runs/reproduce/)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="every example's --smoke run instead: minutes, no real data")
+    parser.add_argument("--update-readme", nargs="?", const=README, type=Path,
+                        metavar="README",
+                        help="put the table into README.md (or the file given) between "
+                             f"{README_START} and {README_END}")
+    return parser
+
+
+def estimated_minutes(entry, history):
+    """This machine's last time for the example, or the first guess in BOOK."""
+    seconds = history.get(entry["name"])
+    return seconds / 60 if seconds else entry["minutes"]
+
+
+def main(argv=None):
+    args = make_parser().parse_args(argv)
+    started = time.perf_counter()
+    helpers.prepare_output_dir(args.output_dir)
+    chosen = [entry for entry in BOOK if (args.only is None or entry["name"] in args.only)
+              and entry["name"] not in args.skip]
+    seeds = [DEFAULT_SEED, *range(1, args.seeds)]
+    # Timings from this machine's last full-settings run give the remaining-time estimate.
+    previous = args.output_dir / "results.json"
+    history = {}
+    if previous.is_file() and not args.smoke:
+        try:
+            history = {row["name"]: row["seconds"] for row in
+                       json.loads(previous.read_text())["rows"] if not row.get("smoke")}
+        except (ValueError, KeyError):
+            history = {}
+
+    rows = []
+    for number, entry in enumerate(chosen, start=1):
+        left = sum(estimated_minutes(e, history) for e in chosen[number - 1:]) * len(seeds)
+        guess = "" if args.smoke else f", about {left:.0f} min left"
+        print(f"[{number}/{len(chosen)}] {entry['name']}: started{guess}", flush=True)
+        needed = entry.get("needs")
+        if needed and any(row["name"] == needed and row["verdict"] in ("crashed", "not run")
+                          for row in rows):
+            records = [{"command": " ".join(["python", "files/" + entry["command"][0],
+                                             *entry["command"][1:]]),
+                        "seconds": 0.0, "seed": seeds[0], "status": "not run",
+                        "reason": f"needs {needed}, which did not run"}]
+        else:
+            records = [run_example(entry, args, seed) for seed in seeds]
+        row = summarize(entry, records)
+        # More numbers of the book from the same runs (bostonhousing's test MAE).
+        extra_rows = [summarize({**entry, "metric": metric, "book": book, "source": source,
+                                 "split": split}, records)
+                      for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
+        for each in (row, *extra_rows):
+            each["smoke"] = args.smoke
+        rows += [row, *extra_rows]
+        shown = format_value(row["metric"], row.get("measured"))
+        print(f"[{number}/{len(chosen)}] {entry['name']}: {row['verdict']}, {row['metric']} "
+              f"{shown} (book {format_value(row['metric'], row['book'])}) in "
+              f"{row['seconds']:.0f} s" + (f" - {row['reason']}" if row.get("reason") else ""),
+              flush=True)
+
+    total = time.perf_counter() - started
+    machine = describe_machine()
+    table = markdown_table(rows)
+    folder = args.output_dir
+    helpers.save_atomically(folder / "results.md", lambda partial: partial.write_text(
+        f"{machine_line(machine)}\n\n{table}", encoding="utf-8"))
+    helpers.save_atomically(folder / "results.json", lambda partial: partial.write_text(
+        json.dumps({"machine": machine, "seconds": total, "rows": rows}, indent=2) + "\n",
+        encoding="utf-8"))
+    plot_results(rows, folder / "results.png")
+    if args.update_readme:
+        update_readme(args.update_readme, table, machine, total)
+        print(f"updated {args.update_readme}")
+    print(table)
+    crashed = [row["name"] for row in rows if row["verdict"] == "crashed"]
+    counts = {verdict: sum(row["verdict"].startswith(verdict) for row in rows)
+              for verdict in ("within", "below", "ran", "not run", "crashed")}
+    print(f"RESULT script={SCRIPT} examples={len(rows)} "
+          + " ".join(f"{key.replace(' ', '_')}={value}" for key, value in counts.items())
+          + f" seconds={total:.1f}", flush=True)
+    if crashed:
+        print(f"error: crashed: {', '.join(crashed)}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    helpers.run(main)

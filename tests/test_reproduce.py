@@ -1,0 +1,92 @@
+"""files/reproduce.py: runs examples as a reader would and writes book vs measured."""
+
+import json
+
+import pytest
+
+from conftest import REPO_ROOT, assert_png, result_fields, run_script
+
+
+@pytest.fixture(scope="module")
+def smoke_reproduction(tmp_path_factory):
+    """A smoke reproduction of three examples, one of which cannot run (its earlier stage,
+    features-augment, is left out): two rows measured, one 'not run' with the reason."""
+    output_dir = tmp_path_factory.mktemp("reproduce")
+    result = run_script("reproduce", "--smoke", "--only", "mnist,bostonhousing,convnet-finetune",
+                        "--output-dir", output_dir, timeout=600)
+    return result, output_dir
+
+
+def test_smoke_reproduction_writes_table_json_and_png(smoke_reproduction):
+    result, output_dir = smoke_reproduction
+    assert result.returncode == 0, result.stderr[-3000:]
+    fields = result_fields(result.stdout)
+    assert fields["script"] == "reproduce" and fields["examples"] == "4"  # boston: 2 rows
+    assert fields["not_run"] == "1" and fields["crashed"] == "0"
+    # Progress: one line as each example starts and one as it ends.
+    for number, name in enumerate(["mnist", "bostonhousing", "convnet-finetune"], start=1):
+        assert f"[{number}/3] {name}: started" in result.stdout
+    table = (output_dir / "results.md").read_text()
+    assert table.startswith("Machine: ")
+    assert "| mnist | test_accuracy | 97.8% (1st ed. 2.1, test) |" in table
+    assert "| bostonhousing | test_mae | 2.55 (1st ed. 3.6 (final model), test) |" in table
+    assert "`python files/mnist.py --smoke" in table  # the exact command
+    assert "not run: " in table and "features-augment" in table
+    record = json.loads((output_dir / "results.json").read_text())
+    verdicts = {row["name"] + ":" + row["metric"]: row["verdict"] for row in record["rows"]}
+    assert verdicts["mnist:test_accuracy"].startswith("ran (smoke")
+    assert verdicts["convnet-finetune:test_accuracy"] == "not run"
+    assert record["machine"]["cores"] >= 1 and record["machine"]["keras"]
+    assert_png(output_dir / "results.png")
+    # Each example ran with its own output folder, as a reader's run would.
+    assert (output_dir / "examples" / "seed42" / "mnist" / "metrics.json").is_file()
+
+
+def test_verdicts_median_and_range():
+    import reproduce
+
+    entry = reproduce.BOOK[0]  # mnist, 97.8%, band 0.5 points
+    runs = [{"command": "python files/mnist.py", "seconds": s, "seed": seed, "status": "ok",
+             "fields": {"test_accuracy": str(value)}}
+            for seed, value, s in ((42, 0.9755, 20.0), (1, 0.9809, 30.0), (2, 0.9761, 25.0))]
+    row = reproduce.summarize(entry, runs)
+    assert row["measured"] == pytest.approx(0.9761) and row["verdict"] == "within"
+    assert (row["low"], row["high"], row["seconds"]) == (0.9755, 0.9809, 25.0)
+    assert "median of 3; 97.5% to 98.1%" in reproduce.markdown_table([row])
+    runs[0]["fields"]["test_accuracy"] = runs[2]["fields"]["test_accuracy"] = "0.95"
+    assert reproduce.summarize(entry, runs)["verdict"] == "below"
+    boston = next(entry for entry in reproduce.BOOK if entry["name"] == "bostonhousing")
+    lower = [{**runs[0], "fields": {"kfold_mae": "2.60"}}]
+    assert reproduce.summarize(boston, lower)["verdict"] == "within"  # MAE: lower is better
+    crashed = [{"command": "python files/x.py", "seconds": 1.0, "seed": 42,
+                "status": "crashed", "reason": "exit code 1: boom"}]
+    assert reproduce.summarize(entry, crashed)["verdict"] == "crashed"
+
+
+def test_update_readme_replaces_only_between_the_markers(tmp_path):
+    import helpers
+    import reproduce
+
+    readme = tmp_path / "README.md"
+    original = (REPO_ROOT / "README.md").read_text()
+    assert reproduce.README_START in original and reproduce.README_END in original
+    readme.write_text(original)
+    machine = {"cpu": "Test CPU", "cores": 2, "gpu": "none found", "keras_backend": "jax",
+               "keras": "3.x", "tensorflow": "2.x", "python": "3.11"}
+    reproduce.update_readme(readme, "| example |\n| --- |\n| mnist |\n", machine, 600)
+    text = readme.read_text()
+    before, inside = text.split(reproduce.README_START)
+    inside, after = inside.split(reproduce.README_END)
+    assert before == original.split(reproduce.README_START)[0]
+    assert after == original.split(reproduce.README_END)[1]
+    assert "Machine: Test CPU, 2 cores; GPU: none found; Keras 3.x on jax" in inside
+    assert "in 10 minutes" in inside and "| mnist |" in inside
+    readme.write_text("no markers here\n")
+    with pytest.raises(helpers.InputError, match="markers"):
+        reproduce.update_readme(readme, "", machine, 1)
+
+
+def test_unknown_example_names_are_usage_errors():
+    result = run_script("reproduce", "--only", "mnist,cifar10")
+    assert result.returncode == 2
+    assert "unknown example cifar10" in result.stderr and "convnet-augment" in result.stderr
