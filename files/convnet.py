@@ -15,9 +15,9 @@ One stage per section of the book, each a subcommand:
 Book results (1st edition): mnist 99.1% test accuracy; scratch ~72% validation accuracy;
 augment ~82-84%; features ~90%; features-augment ~96%; finetune 97% (96.8% test).
 
-What changed since the book, and why: images come through `image_dataset_from_directory`
-and tf.data (decoded and resized once, then cached) instead of ImageDataGenerator, and
-`fit` replaces `fit_generator`. The book's effective recipe is kept: nearest-neighbour
+What changed since the book, and why: pictures come through a tf.data pipeline (each
+folder checked first, every picture decoded and resized once, then cached) instead of
+ImageDataGenerator, and `fit` replaces `fit_generator`. The book's effective recipe is kept: nearest-neighbour
 resizing, and its augmentation as Keras 2.0.8 computed it (one affine transform per
 picture, shear in radians, independent height and width zoom; see book_augmentation), run
 in the tf.data pipeline rather than as Keras's augmentation layers, which blur and read
@@ -274,7 +274,7 @@ def stage_prepare(args, started):
 
 
 # --------------------------------------------------------------------------------------
-# 5.2 The input pipeline: image_dataset_from_directory + tf.data
+# 5.2 The input pipeline: checked picture folders + tf.data
 # --------------------------------------------------------------------------------------
 
 
