@@ -17,17 +17,17 @@ augment ~82-84%; features ~90%; features-augment ~96%; finetune 97% (96.8% test)
 
 What changed since the book, and why: pictures come through a tf.data pipeline (each
 folder checked first, every picture decoded and resized once, then cached) instead of
-ImageDataGenerator, and `fit` replaces `fit_generator`. The book's effective recipe is kept: nearest-neighbour
-resizing, and its augmentation as Keras 2.0.8 computed it (one affine transform per
-picture, shear in radians, independent height and width zoom; see book_augmentation), run
-in the tf.data pipeline rather than as Keras's augmentation layers, which blur and read
-the settings differently. An epoch of `augment` is the book's steps_per_epoch=100 batches
-of 32 (3,200 pictures); the other stages' epochs are one pass over the training pictures,
-as in the book (--steps-per-epoch changes it). Every training stage keeps the checkpoint
-with the lowest validation loss and tests that one (it also reports the last epoch's test
-accuracy). `learning_rate=` replaces `lr=`, and the 5.4 visualizations compute their
-gradients with tf.GradientTape instead of K.gradients / K.function (with jax.grad or
-PyTorch's backward() when KERAS_BACKEND is jax or torch).
+ImageDataGenerator, and `fit` replaces `fit_generator`. The book's effective recipe is
+kept: nearest-neighbour resizing, and its augmentation as Keras 2.0.8 computed it (one
+affine transform per picture, shear in radians, independent height and width zoom; see
+book_augmentation), run in the tf.data pipeline rather than as Keras's augmentation
+layers, which blur and read the settings differently. An epoch of `augment` is the book's
+steps_per_epoch=100 batches of 32 (3,200 pictures); the other stages' epochs are one pass
+over the training pictures, as in the book (--steps-per-epoch changes it). Every training
+stage keeps the checkpoint with the lowest validation loss and tests that one (it also
+reports the last epoch's test accuracy). `learning_rate=` replaces `lr=`, and the 5.4
+visualizations compute their gradients with tf.GradientTape instead of K.gradients /
+K.function (with jax.grad or PyTorch's backward() when KERAS_BACKEND is jax or torch).
 Training runs in mixed precision where that is faster at the same accuracy: float16 on
 a CUDA GPU, bfloat16 on a CPU with bfloat16 units (--no-mixed-precision turns it off).
 VGG16 inputs go through `vgg16.preprocess_input`, the preprocessing its ImageNet weights
