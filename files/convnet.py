@@ -320,9 +320,10 @@ def split_pictures(folder):
             else:
                 usable.append(path)
         if not usable:
+            found = (f"none of its {len(candidates)} pictures decode" if candidates else
+                     f"no {', '.join(PICTURE_SUFFIXES)} files in it")
             raise helpers.InputError(
-                f"{class_folder} holds no usable pictures ({len(candidates)} picture files, "
-                f"{len(candidates) - len(usable)} of them do not decode); copy the pictures "
+                f"{class_folder} holds no usable pictures ({found}); copy the pictures "
                 f"again, e.g. with `python files/convnet.py prepare`.")
         paths += [str(path) for path in usable]
         labels += [float(label)] * len(usable)

@@ -125,7 +125,8 @@ def test_an_empty_class_folder_is_refused(pictures, tmp_path):
     before = snapshot(pictures)
     result = convnet("augment", "--smoke", "--data-dir", pictures.parent,
                      "--output-dir", tmp_path / "runs")
-    assert_input_error(result, pictures / "train" / "dogs", "no usable pictures", "prepare")
+    assert_input_error(result, pictures / "train" / "dogs", "no usable pictures",
+                       "no .jpg, .jpeg, .png, .gif, .bmp files in it", "prepare")
     assert snapshot(pictures) == before
 
 
@@ -142,7 +143,7 @@ def test_a_class_whose_pictures_all_fail_to_decode_is_refused(pictures, tmp_path
     result = convnet("scratch", "--smoke", "--data-dir", pictures.parent,
                      "--output-dir", tmp_path / "runs")
     assert_input_error(result, pictures / "test" / "cats", "no usable pictures",
-                       "4 of them do not decode")
+                       "none of its 4 pictures decode")
 
 
 def test_a_split_missing_from_the_data_folder(pictures, tmp_path):
