@@ -1036,8 +1036,8 @@ def default_picture(args):
 
 
 def stage_visualize(args, started):
-    if args.weights not in ("imagenet", "none"):  # a local file: check it before any work
-        load_vgg16(args.weights, args.image_size, include_top=True)
+    # The Grad-CAM network first: a weights file that cannot serve it fails before any work.
+    classifier = load_vgg16(args.weights, args.image_size, include_top=True)
     picture_path = Path(args.image) if args.image else default_picture(args)
     if not picture_path.is_file():
         raise helpers.DataUnavailable(f"picture {picture_path} not found")
@@ -1061,7 +1061,6 @@ def stage_visualize(args, started):
         print(f"filter patterns: {path}")
 
     # (c) Grad-CAM heatmap of VGG16 with its ImageNet classifier, over the picture.
-    classifier = load_vgg16(args.weights, args.image_size, include_top=True)
     size = classifier.input_shape[1]
     batch = keras.applications.vgg16.preprocess_input(load_picture(picture_path, size)[None])
     heatmap, class_index = grad_cam_heatmap(classifier, batch)
