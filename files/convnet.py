@@ -221,7 +221,7 @@ def download_kaggle_train(folder):
     try:
         download = Path(kagglehub.competition_download("dogs-vs-cats"))
     except Exception as error:  # kagglehub raises many kinds: credentials, rules, network
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = helpers.error_reason(error)
         raise helpers.DataUnavailable(
             f"could not download dogs-vs-cats with kagglehub ({reason}). {KAGGLE_HELP}") from None
     for candidate in (download / "train", download):
@@ -708,7 +708,7 @@ def load_vgg16(weights, image_size, include_top=False):
     except Exception as error:  # a failed download is a bare Exception in Keras
         if weights == "none":
             raise
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = helpers.error_reason(error)
         raise helpers.DataUnavailable(
             f"could not load VGG16 weights {weights!r} ({reason}). {WEIGHTS_HELP}") from None
 

@@ -228,13 +228,18 @@ def _read_npz(name, data_dir):
             from None
 
 
+def error_reason(error):
+    """The first line of an exception's message (or its type's name): the reason to print."""
+    return str(error).splitlines()[0] if str(error) else type(error).__name__
+
+
 def _fetch(filename, fetch, **kwargs):
     """Run a keras.datasets function that downloads `filename`; a failure becomes
     DataUnavailable with the reason Keras gave."""
     try:
         return fetch(**kwargs)
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
-        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        reason = error_reason(error)
         raise DataUnavailable(
             f"could not download {filename} ({reason}). {_how_to_get(filename)}"
         ) from None
