@@ -6,12 +6,11 @@ it with `pip install ".[jax]"` / `".[torch]"`; `.ci/run` does).
 """
 
 import importlib.util
+import math
 
 import pytest
 
-from conftest import result_fields, run_script
-
-BACKENDS = ("jax", "torch")
+from conftest import read_metrics, result_fields, run_script
 
 # (script, arguments): every script, every convnet.py stage that trains or draws.
 SMOKE_RUNS = [
@@ -37,19 +36,44 @@ def require(backend):
                     f"(pip install '.[{backend}]' to test it)")
 
 
-@pytest.fixture(scope="module")
-def output_dirs(tmp_path_factory):
-    return {backend: tmp_path_factory.mktemp(f"runs-{backend}") for backend in BACKENDS}
+@pytest.fixture(scope="class")
+def output_dir(request, tmp_path_factory):
+    """One folder per backend, shared by that backend's runs."""
+    return tmp_path_factory.mktemp(f"runs-{request.cls.backend}")
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("script, args", SMOKE_RUNS,
-                         ids=[" ".join([script, *args[:1]]) for script, args in SMOKE_RUNS])
-def test_smoke_run_on_backend(backend, script, args, output_dirs):
-    require(backend)
-    result = run_script(script, *args, "--smoke", "--verbose", "0",
-                        "--output-dir", output_dirs[backend], env={"KERAS_BACKEND": backend})
-    assert result.returncode == 0, result.stderr[-4000:]
-    fields = result_fields(result.stdout)
-    assert fields["backend"] == backend
-    assert fields["script"] == script
+class SmokeRunsOnOneBackend:
+    """The smoke runs on one backend, in SMOKE_RUNS order, in one output folder.
+
+    One class per backend (below) so that pytest-xdist (`--dist loadscope`, see
+    pyproject.toml) gives each backend's runs to one worker, in order: finetune and
+    visualize read the models that features-augment and scratch left in that folder.
+    """
+
+    backend = None
+
+    @pytest.mark.parametrize("script, args", SMOKE_RUNS,
+                             ids=[" ".join([script, *args[:1]]) for script, args in SMOKE_RUNS])
+    def test_smoke_run(self, script, args, output_dir):
+        require(self.backend)
+        result = run_script(script, *args, "--smoke", "--verbose", "0",
+                            "--output-dir", output_dir, env={"KERAS_BACKEND": self.backend})
+        assert result.returncode == 0, result.stderr[-4000:]
+        fields = result_fields(result.stdout)
+        assert fields["backend"] == self.backend
+        assert fields["script"] == script
+        # convnet.py writes into a folder per stage; the other scripts into the folder given.
+        folder = output_dir / args[0] if script == "convnet" else output_dir
+        metrics = read_metrics(folder)
+        assert metrics["backend"] == self.backend
+        losses = [value for name, values in metrics.get("history", {}).items()
+                  if "loss" in name for value in values]
+        assert all(math.isfinite(value) for value in losses), metrics["history"]
+
+
+class TestJax(SmokeRunsOnOneBackend):
+    backend = "jax"
+
+
+class TestTorch(SmokeRunsOnOneBackend):
+    backend = "torch"

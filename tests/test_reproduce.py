@@ -9,37 +9,60 @@ from conftest import REPO_ROOT, assert_png, result_fields, run_script
 
 @pytest.fixture(scope="module")
 def smoke_reproduction(tmp_path_factory):
-    """A smoke reproduction of three examples, one of which cannot run (its earlier stage,
-    features-augment, is left out): two rows measured, one 'not run' with the reason."""
+    """`reproduce.py --smoke` over every example: each one's smoke data, in book order."""
     output_dir = tmp_path_factory.mktemp("reproduce")
-    result = run_script("reproduce", "--smoke", "--only", "mnist,bostonhousing,convnet-finetune",
-                        "--output-dir", output_dir, timeout=600)
+    result = run_script("reproduce", "--smoke", "--output-dir", output_dir, timeout=900)
     return result, output_dir
 
 
-def test_smoke_reproduction_writes_table_json_and_png(smoke_reproduction):
+def test_smoke_reproduction_of_every_example(smoke_reproduction):
+    import reproduce
+
     result, output_dir = smoke_reproduction
     assert result.returncode == 0, result.stderr[-3000:]
     fields = result_fields(result.stdout)
-    assert fields["script"] == "reproduce" and fields["examples"] == "4"  # boston: 2 rows
-    assert fields["not_run"] == "1" and fields["crashed"] == "0"
-    # Progress: one line as each example starts and one as it ends.
-    for number, name in enumerate(["mnist", "bostonhousing", "convnet-finetune"], start=1):
-        assert f"[{number}/3] {name}: started" in result.stdout
+    rows = len(reproduce.BOOK) + 1  # bostonhousing gives two rows: K-fold and test MAE
+    assert fields["script"] == "reproduce" and fields["examples"] == str(rows)
+    assert fields["crashed"] == "0" and fields["not_run"] == "0"
+    # Progress: one line as each example starts and one as it ends, in book order.
+    count = len(reproduce.BOOK)
+    for number, name in enumerate(reproduce.NAMES, start=1):
+        assert f"[{number}/{count}] {name}: started" in result.stdout
+        assert f"[{number}/{count}] {name}: ran" in result.stdout
     table = (output_dir / "results.md").read_text()
     assert table.startswith("Machine: ")
     assert "| mnist | test_accuracy | 97.8% (1st ed. 2.1, test) |" in table
     assert "| bostonhousing | test_mae | 2.55 (1st ed. 3.6 (final model), test) |" in table
     assert "`python files/mnist.py --smoke" in table  # the exact command
-    assert "not run: " in table and "features-augment" in table
+    assert "`python files/convnet.py finetune --smoke" in table
     record = json.loads((output_dir / "results.json").read_text())
     verdicts = {row["name"] + ":" + row["metric"]: row["verdict"] for row in record["rows"]}
+    assert len(verdicts) == rows
     assert verdicts["mnist:test_accuracy"].startswith("ran (smoke")
-    assert verdicts["convnet-finetune:test_accuracy"] == "not run"
+    assert verdicts["tensors:test_accuracy"] == "ran (no book number)"
+    assert verdicts["convnet-features:test_accuracy"].endswith("(untrained VGG16: weights=none)")
+    assert all(row["seconds"] > 0 for row in record["rows"])
     assert record["machine"]["cores"] >= 1 and record["machine"]["keras"]
     assert_png(output_dir / "results.png")
-    # Each example ran with its own output folder, as a reader's run would.
-    assert (output_dir / "examples" / "seed42" / "mnist" / "metrics.json").is_file()
+    # Each example ran with its own output folder, as a reader's run would; convnet.py's
+    # stages shared one, so finetune and visualize found the earlier stages' models.
+    examples = output_dir / "examples" / "seed42"
+    assert (examples / "mnist" / "metrics.json").is_file()
+    assert (examples / "convnet" / "finetune" / "model.keras").is_file()
+
+
+def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
+    """finetune without features-augment's model: 'not run' with the script's reason; the
+    other example still runs, and the exit code stays 0 (nothing crashed)."""
+    result = run_script("reproduce", "--smoke", "--only", "tensors,convnet-finetune",
+                        "--output-dir", tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fields = result_fields(result.stdout)
+    assert fields["not_run"] == "1" and fields["crashed"] == "0" and fields["ran"] == "1"
+    assert "[2/2] convnet-finetune: not run" in result.stdout
+    table = (tmp_path / "results.md").read_text()
+    assert "| convnet-finetune |" in table and "not run: " in table
+    assert "features-augment" in table  # the reason names the stage to run first
 
 
 def test_verdicts_median_and_range():
