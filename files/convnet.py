@@ -696,12 +696,7 @@ def load_vgg16(weights, image_size, include_top=False):
     try:
         if local_file_has_top and not include_top:
             full = keras.applications.VGG16(weights=str(weights), include_top=True)
-            base = keras.applications.VGG16(weights=None, include_top=False,
-                                            input_shape=(size, size, 3))
-            for layer in base.layers:
-                if layer.weights:  # the convolutions (the input and pooling layers have none)
-                    layer.set_weights(full.get_layer(layer.name).get_weights())
-            return base
+            return conv_base_of(full, size)
         return keras.applications.VGG16(
             weights=None if weights == "none" else str(weights), include_top=include_top,
             input_shape=(size, size, 3))
@@ -711,6 +706,17 @@ def load_vgg16(weights, image_size, include_top=False):
         reason = helpers.error_reason(error)
         raise helpers.DataUnavailable(
             f"could not load VGG16 weights {weights!r} ({reason}). {WEIGHTS_HELP}") from None
+
+
+def conv_base_of(full, image_size):
+    """VGG16's convolutional base for image_size pictures, with the weights of a full VGG16
+    (the convolution weights do not depend on the picture size)."""
+    base = keras.applications.VGG16(weights=None, include_top=False,
+                                    input_shape=(image_size, image_size, 3))
+    for layer in base.layers:
+        if layer.weights:  # the convolutions (the input and pooling layers have none)
+            layer.set_weights(full.get_layer(layer.name).get_weights())
+    return base
 
 
 def weights_file_has_top(path):
@@ -1050,8 +1056,9 @@ def stage_visualize(args, started):
     print(f"activations: {len(paths)} PNGs, e.g. {paths[0]}")
 
     # (b) Filter patterns of VGG16, from the first convolution of blocks 1 to 4.
+    # The Grad-CAM network's convolutions, in a base sized for the patterns.
     weights_note(args.weights)
-    conv_base = load_vgg16(args.weights, args.image_size)
+    conv_base = conv_base_of(classifier, args.image_size)
     for layer_name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"):
         patterns = filter_patterns(conv_base, layer_name, args.filters, args.image_size,
                                    args.steps, seed=args.seed)

@@ -514,6 +514,26 @@ def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
                       "--output-dir", str(tmp_path)])
 
 
+def test_the_filter_patterns_base_has_the_grad_cam_network_s_weights():
+    """visualize builds its pattern base from the classifier it already loaded: every
+    convolution carries the same weights, at the patterns' own picture size."""
+    import keras
+
+    import convnet
+
+    full = keras.applications.VGG16(weights=None, include_top=True, input_shape=(32, 32, 3),
+                                    classes=2)
+    base = convnet.conv_base_of(full, 48)
+    assert base.input_shape == (None, 48, 48, 3)
+    assert "fc1" not in [layer.name for layer in base.layers]
+    convolutions = [layer for layer in base.layers if layer.weights]
+    assert len(convolutions) == 13
+    for layer in convolutions:
+        for mine, theirs in zip(layer.get_weights(), full.get_layer(layer.name).get_weights(),
+                                strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+
+
 def test_grad_cam_heatmap_and_overlay(tmp_path):
     import keras
 
