@@ -221,31 +221,40 @@ def markdown_table(rows):
 def plot_results(rows, path):
     """Book vs measured, one row per example with a number; accuracies and errors apart."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     groups = [("accuracy (higher is better)", [r for r in rows if r["metric"].endswith(
         "accuracy") and r["book"] is not None]),
               ("mean absolute error (lower is better)", [r for r in rows if r["metric"].endswith(
                   "mae") and r["book"] is not None])]
     groups = [(title, group) for title, group in groups if group]
-    figure, axes = plt.subplots(len(groups) or 1, 1, squeeze=False,
-                                figsize=(8, 1.2 + 0.45 * max(len(rows), 1)))
+    # One panel per kind of number, each as tall as its rows.
+    heights = [len(group) for _, group in groups] or [1]
+    figure, axes = plt.subplots(len(heights), 1, squeeze=False, figsize=(8, 1.5 + 0.45 * sum(
+        heights) + 0.6 * len(heights)), gridspec_kw={"height_ratios": heights})
     for axis, (title, group) in zip(axes[:, 0], groups, strict=False):
         positions = range(len(group))
-        axis.scatter([r["book"] for r in group], positions, marker="|", s=300, color="black",
-                     label="book")
+        axis.scatter([r["book"] for r in group], positions, marker="|", s=300, color="black")
         measured = [(i, r) for i, r in enumerate(group) if "measured" in r]
         axis.scatter([r["measured"] for _, r in measured], [i for i, _ in measured],
                      color=["tab:green" if r["verdict"].startswith("within") else "tab:red"
-                            for _, r in measured], label="measured here", zorder=3)
+                            for _, r in measured], zorder=3)
         for i, r in enumerate(group):
             if "measured" not in r:
-                axis.annotate(f"not run ({r['verdict']})", (r["book"], i), xytext=(8, -4),
+                axis.annotate(r["verdict"], (r["book"], i), xytext=(8, -4),
                               textcoords="offset points", fontsize=8, color="grey")
-        axis.set_yticks(list(positions), [r["name"] for r in group])
-        axis.invert_yaxis()
+        # An example with two numbers (bostonhousing) names the metric on each row.
+        names = [r["name"] for r in group]
+        axis.set_yticks(list(positions), [f"{r['name']} ({r['metric']})" if names.count(
+            r["name"]) > 1 else r["name"] for r in group])
+        axis.set_ylim(len(group) - 0.5, -0.5)  # first example on top, half a row of margin
         axis.set_title(title)
         axis.grid(alpha=0.3)
-        axis.legend(loc="lower left", fontsize=8)
+        axis.legend(handles=[
+            Line2D([], [], marker="|", markersize=12, color="black", ls="", label="book"),
+            Line2D([], [], marker="o", color="tab:green", ls="", label="measured: within band"),
+            Line2D([], [], marker="o", color="tab:red", ls="", label="measured: below")],
+            loc="lower left", fontsize=8)
     figure.tight_layout()
     helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
