@@ -190,10 +190,13 @@ def test_the_help_states_each_range():
 # --- Ctrl-C ------------------------------------------------------------------------------
 
 
-def test_ctrl_c_ends_in_one_line_and_exit_130(tmp_path):
+def test_ctrl_c_ends_in_one_line_and_exit_130(pictures, tmp_path):
+    # Not --smoke, which caps the epochs at 3: a few tiny epochs could end before the
+    # signal arrives. A small picture folder and 1000 epochs train until interrupted.
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, str(FILES / "convnet.py"), "scratch", "--smoke", "--epochs", "1000",
+        [sys.executable, str(FILES / "convnet.py"), "scratch", "--epochs", "1000",
+         "--image-size", "48", "--data-dir", str(pictures.parent),
          "--output-dir", str(tmp_path)],
         cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=environment)
