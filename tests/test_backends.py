@@ -12,21 +12,26 @@ import pytest
 
 from conftest import read_metrics, result_fields, run_script
 
-# (script, arguments): every script, every convnet.py stage that trains or draws.
-SMOKE_RUNS = [
+# (script, arguments): every script, every convnet.py stage that trains or draws, in three
+# groups of about equal time, each run in order in one folder (see SmokeRunsOnOneBackend).
+SCRIPT_RUNS = [
     ("mnist", []),
     ("imdb", []),
     ("reuters", []),
     ("bostonhousing", []),
     ("tensors", []),
     ("fundamentals", []),
+]
+CONVNET_RUNS = [
     ("convnet", ["mnist"]),
     ("convnet", ["scratch"]),
     ("convnet", ["augment"]),
+    ("convnet", ["visualize", "--weights", "none"]),  # reads scratch's model: after it
+]
+VGG16_RUNS = [
     ("convnet", ["features", "--weights", "none"]),
     ("convnet", ["features-augment", "--weights", "none"]),
-    ("convnet", ["finetune"]),  # reads features-augment's model: after it, same folder
-    ("convnet", ["visualize", "--weights", "none"]),  # reads scratch's model
+    ("convnet", ["finetune"]),  # reads features-augment's model: after it
 ]
 
 
@@ -36,24 +41,31 @@ def require(backend):
                     f"(pip install '.[{backend}]' to test it)")
 
 
+def pytest_generate_tests(metafunc):
+    """Each class below runs its own list of smoke runs (its `runs`)."""
+    if "script" in metafunc.fixturenames:
+        runs = metafunc.cls.runs
+        metafunc.parametrize("script, args", runs,
+                             ids=[" ".join([script, *args[:1]]) for script, args in runs])
+
+
 @pytest.fixture(scope="class")
 def output_dir(request, tmp_path_factory):
-    """One folder per backend, shared by that backend's runs."""
-    return tmp_path_factory.mktemp(f"runs-{request.cls.backend}")
+    """One folder per class, shared by its runs."""
+    return tmp_path_factory.mktemp(f"runs-{request.cls.__name__}")
 
 
 class SmokeRunsOnOneBackend:
-    """The smoke runs on one backend, in SMOKE_RUNS order, in one output folder.
+    """Smoke runs on one backend, in the order of `runs`, in one output folder.
 
-    One class per backend (below) so that pytest-xdist (`--dist loadscope`, see
-    pyproject.toml) gives each backend's runs to one worker, in order: finetune and
+    One class per backend and group of runs (below) so that pytest-xdist (`--dist
+    loadscope`, see pyproject.toml) gives each class to one worker, in order: finetune and
     visualize read the models that features-augment and scratch left in that folder.
     """
 
     backend = None
+    runs = []
 
-    @pytest.mark.parametrize("script, args", SMOKE_RUNS,
-                             ids=[" ".join([script, *args[:1]]) for script, args in SMOKE_RUNS])
     def test_smoke_run(self, script, args, output_dir):
         require(self.backend)
         result = run_script(script, *args, "--smoke", "--verbose", "0",
@@ -71,9 +83,25 @@ class SmokeRunsOnOneBackend:
         assert all(math.isfinite(value) for value in losses), metrics["history"]
 
 
-class TestJax(SmokeRunsOnOneBackend):
-    backend = "jax"
+class TestJaxConvnet(SmokeRunsOnOneBackend):
+    backend, runs = "jax", CONVNET_RUNS
 
 
-class TestTorch(SmokeRunsOnOneBackend):
-    backend = "torch"
+class TestTorchConvnet(SmokeRunsOnOneBackend):
+    backend, runs = "torch", CONVNET_RUNS
+
+
+class TestJaxVGG16(SmokeRunsOnOneBackend):
+    backend, runs = "jax", VGG16_RUNS
+
+
+class TestTorchVGG16(SmokeRunsOnOneBackend):
+    backend, runs = "torch", VGG16_RUNS
+
+
+class TestJaxScripts(SmokeRunsOnOneBackend):
+    backend, runs = "jax", SCRIPT_RUNS
+
+
+class TestTorchScripts(SmokeRunsOnOneBackend):
+    backend, runs = "torch", SCRIPT_RUNS
