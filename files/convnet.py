@@ -1058,8 +1058,8 @@ def stage_visualize(args, started):
     print(f"activations: {len(paths)} PNGs, e.g. {paths[0]}")
 
     # (b) Filter patterns of VGG16, from the first convolution of blocks 1 to 4.
-    # The Grad-CAM network's convolutions, in a base sized for the patterns.
     weights_note(args.weights)
+    # The Grad-CAM network's convolutions, in a base sized for the patterns.
     conv_base = conv_base_of(classifier, args.image_size)
     for layer_name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"):
         patterns = filter_patterns(conv_base, layer_name, args.filters, args.image_size,

@@ -158,7 +158,7 @@ def summarize(entry, records, smoke=False):
     --smoke runs, whose numbers are not comparable with the book's."""
     row = {"name": entry["name"], "metric": entry["metric"], "book": entry["book"],
            "source": entry["source"], "split": entry["split"],
-           "command": records[0]["command"],
+           "command": records[0]["command"], "smoke": smoke,
            "seconds": statistics.median(record["seconds"] for record in records)}
     finished = [record for record in records if record["status"] == "ok"]
     if not finished:
@@ -396,8 +396,6 @@ def main(argv=None):
         extra_rows = [summarize({**entry, "metric": metric, "book": book, "source": source,
                                  "split": split}, records, args.smoke)
                       for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
-        for each in (row, *extra_rows):
-            each["smoke"] = args.smoke
         rows += [row, *extra_rows]
         shown = format_value(row["metric"], row.get("measured"))
         print(f"[{number}/{len(chosen)}] {entry['name']}: {row['verdict']}, {row['metric']} "
