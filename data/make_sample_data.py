@@ -1,7 +1,8 @@
 """Make the small sample datasets in data/sample/ that `--smoke` runs and the tests use.
 
-Each file has the name, keys and layout of the Keras file it stands in for, so the scripts
-read it through exactly the same `--data-dir` code path as the real data. The data is
+Each file has the name, keys and layout of the Keras file it stands in for (and the picture
+folder cats_and_dogs_small/ the layout of the book's), so the scripts read it through
+exactly the same `--data-dir` code path as the real data. The data is
 synthetic, deterministic (fixed seed) and *learnable*: a small network's loss goes down
 on it within a couple of epochs, so "training worked" is a real check, not noise.
 
@@ -14,6 +15,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+import make_images  # the synthetic cats and dogs (beside this file)
 
 SEED = 20261127
 
@@ -173,6 +176,8 @@ def main(out_dir):
     np.savez_compressed(out_dir / "reuters.npz", **reuters)
     (out_dir / "reuters_word_index.json").write_text(json.dumps(reuters_words), encoding="utf-8")
     np.savez_compressed(out_dir / "boston_housing.npz", **make_boston_housing(rng))
+    # convnet.py's image stages: 48x48 "cats" and "dogs" in the cats_and_dogs_small layout.
+    make_images.make_split_folders(out_dir)
     for path in sorted(out_dir.iterdir()):
         print(f"{path}  {path.stat().st_size:,} bytes")
 

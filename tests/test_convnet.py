@@ -1,7 +1,10 @@
 """Tests for files/convnet.py (Chapter 5): every stage in --smoke mode, offline.
 
-The stages run as subprocesses, the way a reader runs them, on tiny synthetic picture
-folders made by data/make_images.py; the VGG16 stages use --weights none (no download).
+The stages run as subprocesses, the way a reader runs them, on the committed sample
+pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
+data/make_images.py; the VGG16 stages use --weights none or small weight files in Keras's
+layout (no download). The machinery beside convnet.py has its own tests:
+test_dogs_vs_cats.py, test_training_tools.py, test_convnet_figures.py.
 """
 
 import json
@@ -9,10 +12,9 @@ import math
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import make_images
-from conftest import assert_png, result_fields, run_script
+from conftest import assert_png, result_fields, run_script, write_vgg16_weights
 
 
 def run_convnet(*args):
@@ -62,63 +64,9 @@ def runs(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def scratch_run(images, runs):
-    return run_convnet("scratch", "--smoke", "--data-dir", images, "--output-dir", runs)
-
-
-# VGG16 weight files in the layout of Keras's downloads (legacy HDF5, Keras 2 names), with
-# random values: what a reader offline passes as --weights PATH.
-VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
-
-
-def write_vgg16_weights(path, include_top=False, seed=0):
-    """Write a VGG16 weights file like vgg16_weights_tf_dim_ordering_tf_kernels[_notop].h5.
-
-    Returns {layer name: [kernel, bias]} of the convolution layers. The classifier's two
-    big layers (fc1 alone is 25088 x 4096) are stored as HDF5 fill values, so the file
-    stays small on disk.
-    """
-    import h5py
-
-    rng = np.random.default_rng(seed)
-    conv, names = {}, ["input_1"]
-    channels = 3
-    for block, widths in enumerate(VGG16_BLOCKS, start=1):
-        for index, width in enumerate(widths, start=1):
-            kernel = rng.normal(0, np.sqrt(2 / (9 * channels)), (3, 3, channels, width))
-            conv[f"block{block}_conv{index}"] = [kernel.astype("float32"),
-                                                 np.zeros(width, "float32")]
-            names.append(f"block{block}_conv{index}")
-            channels = width
-        names.append(f"block{block}_pool")
-    top = {}
-    if include_top:
-        names += ["flatten", "fc1", "fc2", "predictions"]
-        top = {"fc1": (25088, 4096), "fc2": (4096, 4096), "predictions": (4096, 1000)}
-    with h5py.File(path, "w") as weights_file:
-        weights_file.attrs["layer_names"] = [name.encode() for name in names]
-        weights_file.attrs["backend"] = b"tensorflow"
-        weights_file.attrs["keras_version"] = b"2.0.8"
-        for name in names:
-            group = weights_file.create_group(name)
-            if name in conv:
-                weight_names = [f"{name}_W_1:0", f"{name}_b_1:0"]
-                for weight_name, value in zip(weight_names, conv[name], strict=True):
-                    group.create_dataset(weight_name, data=value)
-            elif name in top:
-                weight_names = [f"{name}_W_1:0", f"{name}_b_1:0"]
-                fan_in, units = top[name]
-                if name == "predictions":  # random, so the classes differ for Grad-CAM
-                    group.create_dataset(weight_names[0], data=rng.normal(
-                        0, 0.01, (fan_in, units)).astype("float32"))
-                else:
-                    group.create_dataset(weight_names[0], shape=(fan_in, units),
-                                         dtype="float32", fillvalue=1e-3)
-                group.create_dataset(weight_names[1], data=np.zeros(units, "float32"))
-            else:
-                weight_names = []
-            group.attrs["weight_names"] = [weight_name.encode() for weight_name in weight_names]
-    return conv
+def scratch_run(runs):
+    # No --data-dir: --smoke reads the committed sample pictures.
+    return run_convnet("scratch", "--smoke", "--output-dir", runs)
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +177,32 @@ def test_visualize_smoke_with_a_full_weights_file(scratch_run, images, runs, vgg
         assert_png(folder / f"filters_block{block}_conv1.png")
     assert_png(folder / "gradcam_heatmap.png")
     assert (folder / "gradcam.png").is_file()  # the picture's size: small in smoke runs
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["drawn"] == {"activations": 8, "filter_patterns": 4, "grad_cam": 2}
+    assert metrics["skipped"] == {} and metrics["pngs"] == 14
+
+
+def test_visualize_with_a_base_only_file_draws_all_but_grad_cam(scratch_run, images, runs,
+                                                               vgg16_notop, tmp_path):
+    assert scratch_run.returncode == 0
+    (tmp_path / "scratch").symlink_to(runs / "scratch")  # the scratch model it reads
+    result = run_convnet("visualize", "--smoke", "--weights", vgg16_notop[0],
+                         "--data-dir", images, "--output-dir", tmp_path)
+    fields = assert_ok(result, "visualize")
+    assert fields["pngs"] == "12" and "class_index" not in fields
+    # One line says what was skipped and what it needs.
+    skipped = [line for line in result.stdout.splitlines() if "Grad-CAM skipped" in line]
+    assert len(skipped) == 1
+    assert "vgg16_weights_tf_dim_ordering_tf_kernels.h5" in skipped[0]
+    assert "leave --weights out" in skipped[0]
+    folder = tmp_path / "visualize"
+    for block in range(1, 5):
+        assert_png(folder / f"filters_block{block}_conv1.png")
+    assert len(list(folder.glob("activations_*.png"))) == 8
+    assert not list(folder.glob("gradcam*"))
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["drawn"] == {"activations": 8, "filter_patterns": 4, "grad_cam": 0}
+    assert "convolutional base only" in metrics["skipped"]["grad_cam"]
 
 
 # --- prepare -----------------------------------------------------------------------------
@@ -242,7 +216,7 @@ def snapshot(folder):
 
 
 def test_prepare_copies_book_split_once_and_skips_corrupt(tmp_path):
-    import convnet
+    import dogs_vs_cats
 
     source = make_images.make_kaggle_train(tmp_path / "train", KAGGLE_NUMBERS, size=16)
     good = (source / "cat.1.jpg").read_bytes()
@@ -270,7 +244,7 @@ def test_prepare_copies_book_split_once_and_skips_corrupt(tmp_path):
 
     # A second run changes nothing; the source is never modified or emptied.
     copies = snapshot(split / "test" / "cats")
-    counts = convnet.prepare_dataset(source, split)
+    counts = dogs_vs_cats.prepare_dataset(source, split)
     assert counts["copied"] == 0 and counts["already_there"] == 13
     assert snapshot(split / "test" / "cats") == copies
     assert snapshot(source) == before
@@ -354,9 +328,10 @@ def test_prepare_unpacks_a_kagglehub_download(tmp_path):
                                    "features-augment", "finetune", "visualize"])
 def test_each_stage_has_help_with_common_flags(stage, capsys):
     import convnet
+    import convnet_cli
 
     with pytest.raises(SystemExit) as exit_info:
-        convnet.make_parser().parse_args([stage, "--help"])
+        convnet_cli.make_parser(convnet.STAGES, convnet.__doc__).parse_args([stage, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--epochs", "--batch-size", "--seed", "--data-dir", "--output-dir", "--smoke",
@@ -364,100 +339,14 @@ def test_each_stage_has_help_with_common_flags(stage, capsys):
         assert flag in text
 
 
-def test_training_pictures_repeat_and_evaluation_pictures_come_once(images):
-    import convnet
-
-    folder = images / "cats_and_dogs_small" / "train"
-    count = len(list(folder.glob("*/*.jpg")))
-    paths, labels, skipped = convnet.split_pictures(folder)
-    assert len(paths) == count and not skipped
-    once = convnet.image_dataset(paths, labels, 48, batch_size=16)
-    for _ in range(2):  # the second pass comes from the cache
-        batch_labels = np.concatenate([labels.numpy() for _, labels in once])
-        assert batch_labels.shape == (count, 1)
-        assert batch_labels.sum() == count / 2  # as many dogs (1) as cats (0)
-    # Training data repeats, as the book's generators did: 3 passes' worth of batches.
-    training = convnet.image_dataset(paths, labels, 48, batch_size=count // 2, training=True,
-                                     augment=True, seed=1)
-    batches = [(images_.numpy(), labels.numpy()) for images_, labels in training.take(6)]
-    assert all(batch.shape == (count // 2, 48, 48, 3) for batch, _ in batches)
-    assert sum(labels.sum() for _, labels in batches) == 3 * count / 2
-    assert batches[0][0].dtype == np.float32 and 0 <= batches[0][0].min() <= 255
-
-
 def test_smallest_image_sizes_fit_the_networks():
     import convnet
+    import convnet_cli
 
-    assert convnet.build_small_convnet(convnet.MIN_IMAGE_SIZE["scratch"]).output_shape == (None, 1)
+    smallest = convnet_cli.MIN_IMAGE_SIZE["scratch"]
+    assert convnet.build_small_convnet(smallest).output_shape == (None, 1)
     with pytest.raises(ValueError):
-        convnet.build_small_convnet(convnet.MIN_IMAGE_SIZE["scratch"] - 1)
-
-
-def reference_2_0_8_transform(image, draws):
-    """Keras 2.0.8's ImageDataGenerator.random_transform for one picture, written out in
-    NumPy from its source: R @ T @ S @ Z about the centre, nearest sampling and fill,
-    then the flip. `draws` are the seven uniform [0, 1) numbers book_augmentation uses."""
-    height, width = image.shape[:2]
-
-    def spread(index, low, high):
-        return low + draws[index] * (high - low)
-
-    theta = np.deg2rad(spread(0, -40, 40))
-    tx, ty = spread(1, -0.2, 0.2) * height, spread(2, -0.2, 0.2) * width
-    shear = spread(3, -0.2, 0.2)  # radians
-    zx, zy = spread(4, 0.8, 1.2), spread(5, 0.8, 1.2)
-    rotation = np.array([[np.cos(theta), -np.sin(theta), 0], [np.sin(theta), np.cos(theta), 0],
-                         [0, 0, 1]])
-    shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
-    shearing = np.array([[1, -np.sin(shear), 0], [0, np.cos(shear), 0], [0, 0, 1]])
-    zoom = np.array([[zx, 0, 0], [0, zy, 0], [0, 0, 1]])
-    o_row, o_col = height / 2 + 0.5, width / 2 + 0.5
-    offset = np.array([[1, 0, o_row], [0, 1, o_col], [0, 0, 1]])
-    reset = np.array([[1, 0, -o_row], [0, 1, -o_col], [0, 0, 1]])
-    matrix = offset @ rotation @ shift @ shearing @ zoom @ reset
-    rows, cols = np.mgrid[0:height, 0:width]
-    source = np.einsum("ij,jhw->ihw", matrix, np.stack([rows, cols, np.ones_like(rows)]))
-    source_rows = np.clip(np.round(source[0]), 0, height - 1).astype(int)  # fill "nearest"
-    source_cols = np.clip(np.round(source[1]), 0, width - 1).astype(int)
-    out = image[source_rows, source_cols]
-    return out[:, ::-1] if draws[6] < 0.5 else out
-
-
-def test_augmentation_is_keras_2_0_8_image_data_generator():
-    import tensorflow as tf
-
-    import convnet
-
-    pictures = np.random.default_rng(0).integers(0, 256, (6, 30, 40, 3), dtype=np.uint8)
-    seed = tf.constant([7, 3], tf.int64)
-    augmented = convnet.book_augmentation(tf.constant(pictures), seed).numpy()
-    draws = tf.random.stateless_uniform([6, 7], seed=seed).numpy()
-    assert augmented.shape == pictures.shape and augmented.dtype == np.uint8
-    for picture, result, picture_draws in zip(pictures, augmented, draws, strict=True):
-        expected = reference_2_0_8_transform(picture, picture_draws)
-        # Only a coordinate that lands within float rounding of a pixel boundary may differ.
-        assert (expected != result).any(axis=-1).mean() < 0.005
-    assert not np.array_equal(augmented, pictures)
-    # Same seed, same pictures: reproducible; another seed: other transforms.
-    assert np.array_equal(convnet.book_augmentation(tf.constant(pictures), seed).numpy(),
-                          augmented)
-    other = convnet.book_augmentation(tf.constant(pictures), tf.constant([8, 3], tf.int64))
-    assert not np.array_equal(other.numpy(), augmented)
-
-
-def test_augmentation_at_mid_range_is_identity_or_mirror(monkeypatch):
-    import tensorflow as tf
-
-    import convnet
-
-    # Draws in the middle of every range mean no rotation, shift or shear and a zoom of 1:
-    # the picture comes back unchanged, or exactly mirrored when the flip draw is < 0.5.
-    picture = np.arange(9 * 9 * 3, dtype=np.uint8).reshape(1, 9, 9, 3)
-    for flip_draw, expected in ((0.25, picture[:, :, ::-1]), (0.75, picture)):
-        draws = tf.constant([[0.5] * 6 + [flip_draw]], tf.float32)
-        monkeypatch.setattr(tf.random, "stateless_uniform", lambda shape, seed, d=draws: d)
-        result = convnet.book_augmentation(tf.constant(picture), tf.constant([0, 0], tf.int64))
-        np.testing.assert_array_equal(result.numpy(), expected)
+        convnet.build_small_convnet(smallest - 1)
 
 
 def test_missing_weights_file_exits_2(tmp_path, capsys):
@@ -473,33 +362,14 @@ def test_missing_weights_file_exits_2(tmp_path, capsys):
     assert "nonexistent.h5" in message and "--weights none" in message
 
 
-def test_grad_cam_needs_the_full_weights_file(vgg16_notop):
-    import convnet
-    import helpers
-
-    with pytest.raises(helpers.DataUnavailable, match="convolutional base only"):
-        convnet.load_vgg16(str(vgg16_notop[0]), 48, include_top=True)
-
-
 def test_augment_help_states_the_book_s_epoch(capsys):
     import convnet
+    import convnet_cli
 
     with pytest.raises(SystemExit):
-        convnet.make_parser().parse_args(["augment", "--help"])
+        convnet_cli.make_parser(convnet.STAGES, convnet.__doc__).parse_args(["augment", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--steps-per-epoch" in text and "100 x 32 = 3200 augmented pictures" in text
-
-
-def test_failed_imagenet_download_is_a_clear_error(monkeypatch):
-    import convnet
-    import helpers
-
-    def no_network(**kwargs):
-        raise Exception("URL fetch failure on https://storage.googleapis.com/...: no network")
-
-    monkeypatch.setattr(convnet.keras.applications, "VGG16", no_network)
-    with pytest.raises(helpers.DataUnavailable, match="--weights none"):
-        convnet.load_vgg16("imagenet", 48)
 
 
 def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
@@ -514,27 +384,7 @@ def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
                       "--output-dir", str(tmp_path)])
 
 
-def test_the_filter_patterns_base_has_the_grad_cam_network_s_weights():
-    """visualize builds its pattern base from the classifier it already loaded: every
-    convolution carries the same weights, at the patterns' own picture size."""
-    import keras
-
-    import convnet
-
-    full = keras.applications.VGG16(weights=None, include_top=True, input_shape=(32, 32, 3),
-                                    classes=2)
-    base = convnet.conv_base_of(full, 48)
-    assert base.input_shape == (None, 48, 48, 3)
-    assert "fc1" not in [layer.name for layer in base.layers]
-    convolutions = [layer for layer in base.layers if layer.weights]
-    assert len(convolutions) == 13
-    for layer in convolutions:
-        for mine, theirs in zip(layer.get_weights(), full.get_layer(layer.name).get_weights(),
-                                strict=True):
-            np.testing.assert_array_equal(mine, theirs)
-
-
-def test_grad_cam_heatmap_and_overlay(tmp_path):
+def test_grad_cam_heatmap(tmp_path):
     import keras
 
     import convnet
@@ -551,20 +401,3 @@ def test_grad_cam_heatmap_and_overlay(tmp_path):
     assert heatmap.shape == (30, 30)  # the conv layer's output map
     assert 0 <= class_index < 5
     assert heatmap.min() >= 0.0 and heatmap.max() <= 1.0 + 1e-6
-
-    full_size = np.random.default_rng(1).uniform(0, 255, (60, 80, 3))
-    path = convnet.overlay_heatmap(full_size, heatmap, tmp_path / "overlay.png")
-    with Image.open(path) as overlay:
-        assert overlay.size == (80, 60)  # stretched over the picture
-
-
-def test_pipeline_vgg16_preprocessing_is_keras_s():
-    import keras
-    import tensorflow as tf
-
-    import convnet
-
-    pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
-    expected = keras.applications.vgg16.preprocess_input(pixels.copy())
-    np.testing.assert_allclose(convnet.vgg16_preprocess(tf.constant(pixels)).numpy(),
-                               expected, atol=1e-4)

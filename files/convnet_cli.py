@@ -1,0 +1,117 @@
+"""The command line of `convnet.py`: one subcommand per stage, with its flags and ranges.
+
+Kept out of the chapter script because it is argparse, not the book: `convnet.py` lists
+its stages (function, summary, the book's epochs, batch size and steps per epoch) in one
+table, and `make_parser` / `parse_args` here turn that table into subcommands with the
+common flags of every script (helpers.add_common_flags) plus each stage's own.
+"""
+
+import argparse
+from collections import namedtuple
+from pathlib import Path
+
+import dogs_vs_cats
+import helpers
+
+Stage = namedtuple("Stage", "run summary epochs batch_size steps_per_epoch", defaults=(None,))
+Stage.__doc__ = """One subcommand of convnet.py: the function that runs it (it takes the parsed
+flags and returns (results, details)), a one-line summary, and the book's epochs, batch size
+and steps per epoch (None: one pass over the training pictures)."""
+
+IMAGE_SIZE = 150  # the book resizes every picture to 150x150
+SMOKE_IMAGE_SIZE = 48  # about the smallest the from-scratch convnet takes (see below)
+SMOKE_EPOCHS = 3
+NOT_IMAGE_STAGES = {"mnist", "prepare"}
+# The smallest --image-size each network takes: the from-scratch convnet's four 3x3
+# convolutions and 2x2 poolings shrink 46 pixels to 1; VGG16 needs at least 32.
+MIN_IMAGE_SIZE = {"scratch": 46, "augment": 46, "features": 32, "features-augment": 32,
+                  "finetune": 32, "visualize": 32}
+MAX_IMAGE_SIZE = 1024  # 2,000 cached pictures at 1024 px already take 6 GB of memory
+VGG16_WEIGHTS_STAGES = ("features", "features-augment", "visualize")
+IMAGE_DATA_NOTE = (
+    "\nThe pictures: DATA_DIR/cats_and_dogs_small/ (DATA_DIR defaults to data/, where "
+    "`prepare` puts them).\nWith --smoke: the small sample pictures in "
+    "data/sample/cats_and_dogs_small/, unless --data-dir holds a split already."
+)
+
+
+def make_parser(stages, description, script="convnet"):
+    """The parser of convnet.py: `stages` is its {name: Stage} table."""
+    parser = argparse.ArgumentParser(prog=f"python files/{script}.py", description=description,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
+    for name, stage in stages.items():
+        text = f"{stage.summary}.\n\nOutputs go to OUTPUT_DIR/{name}/."
+        if name not in NOT_IMAGE_STAGES:
+            text += IMAGE_DATA_NOTE
+        subparser = subparsers.add_parser(name, help=stage.summary, description=text,
+                                          formatter_class=argparse.RawDescriptionHelpFormatter)
+        add_stage_flags(subparser, name, stage, script)
+    return parser
+
+
+def add_stage_flags(parser, name, stage, script="convnet"):
+    helpers.add_common_flags(parser, script, stage.epochs, stage.batch_size)
+    group = parser.add_argument_group(f"{name} options")
+    if name == "prepare":
+        group.add_argument("--source", type=Path,
+                           help="Kaggle's dogs-vs-cats train/ folder (cat.0.jpg ... dog.12499.jpg);"
+                                " the subset goes to DATA_DIR/cats_and_dogs_small/ "
+                                "(default DATA_DIR: data/). Without --source, the competition "
+                                "data is downloaded with kagglehub (pip install \".[kaggle]\", "
+                                "Kaggle credentials, the competition's rules accepted)")
+    if name in MIN_IMAGE_SIZE:
+        smallest = MIN_IMAGE_SIZE[name]
+        group.add_argument("--image-size", type=helpers.int_in_range(smallest, MAX_IMAGE_SIZE),
+                           default=None,
+                           help=f"pictures are resized to this square size, {smallest} to "
+                                f"{MAX_IMAGE_SIZE} (the network needs at least {smallest}) "
+                                f"(default: {IMAGE_SIZE}, {SMOKE_IMAGE_SIZE} with --smoke)")
+    if name in MIN_IMAGE_SIZE and name != "visualize":  # the training stages
+        steps = stage.steps_per_epoch
+        group.add_argument(
+            "--steps-per-epoch", type=helpers.positive_int, default=steps,
+            help="training batches per epoch; the training pictures repeat, so an epoch "
+                 "can be more or less than one pass over them (default: "
+                 + (f"{steps}, the book's: {steps} x {stage.batch_size} = "
+                    f"{steps * stage.batch_size} augmented pictures per epoch)"
+                    if steps else "one pass over the training pictures, as the book)"))
+        group.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                           help="compute in float16 on a CUDA GPU, bfloat16 on a CPU with "
+                                "bfloat16 units (AMX/AVX512-BF16) (default: on where one of "
+                                "them exists, float32 elsewhere)")
+    if name in VGG16_WEIGHTS_STAGES:
+        group.add_argument("--weights", default="imagenet",
+                           help="VGG16 weights: imagenet (downloaded once by Keras), none "
+                                "(untrained, random), or a local weights file "
+                                "(default: %(default)s)")
+    if name == "visualize":
+        group.add_argument("--image", type=Path,
+                           help="picture for the activations and Grad-CAM (default: "
+                                "test/cats/cat.1700.jpg, as in the book)")
+        group.add_argument("--filters", type=helpers.int_in_range(1, 64), default=64,
+                           help="filter patterns per layer, 1 to 64 (block1_conv1 has 64 "
+                                "filters) (default: %(default)s, as in the book)")
+        group.add_argument("--steps", type=helpers.positive_int, default=40,
+                           help="gradient ascent steps per pattern (default: %(default)s)")
+
+
+def parse_args(stages, description, argv=None):
+    """Parse convnet.py's flags; --smoke caps the epochs and switches to the sample data."""
+    args = make_parser(stages, description).parse_args(argv)
+    args.output_dir = args.output_dir / args.stage
+    if hasattr(args, "image_size") and args.image_size is None:
+        args.image_size = SMOKE_IMAGE_SIZE if args.smoke else IMAGE_SIZE
+    if args.smoke:
+        args.epochs = min(args.epochs, SMOKE_EPOCHS)
+        if args.stage == "mnist":
+            args.data_dir = helpers.SAMPLE_DATA_DIR  # the project's small sample digits
+        elif args.stage != "prepare" and not dogs_vs_cats.has_split(args.data_dir):
+            # The committed sample pictures, unless --data-dir already holds a (small) split.
+            args.data_dir = helpers.SAMPLE_DATA_DIR
+        if getattr(args, "steps_per_epoch", None) == stages[args.stage].steps_per_epoch:
+            args.steps_per_epoch = None  # one pass over the few smoke pictures
+        if args.stage == "visualize":
+            args.filters = min(args.filters, 4)
+            args.steps = min(args.steps, 5)
+    return args

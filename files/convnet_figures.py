@@ -1,0 +1,102 @@
+"""Figures for Chapter 5: arrays of activations, filter patterns and heatmaps made visible.
+
+`convnet.py` computes what the book shows in 5.2 and 5.4 (validation curves, activations,
+the pictures that excite a filter, a Grad-CAM heatmap); the functions here only lay those
+arrays out as pictures and save them: display code, not the book's deep learning.
+"""
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+
+import helpers
+
+
+def channel_grid(activation, columns=16):
+    """One image of all channels of an (h, w, channels) activation, each made visible."""
+    height, width, channels = activation.shape
+    rows = -(-channels // columns)
+    grid = np.zeros((rows * (height + 1), columns * (width + 1)))
+    for channel in range(channels):
+        image = activation[:, :, channel]
+        # Standardize each channel for display: raw activations differ wildly in scale.
+        image = (image - image.mean()) / (image.std() + 1e-5) * 64 + 128
+        row, column = divmod(channel, columns)
+        grid[row * (height + 1):row * (height + 1) + height,
+             column * (width + 1):column * (width + 1) + width] = np.clip(image, 0, 255)
+    return grid
+
+
+def save_channel_grid(activation, path):
+    plt.imsave(path, channel_grid(activation), cmap="viridis", vmin=0, vmax=255)
+    return path
+
+
+def deprocess(image):
+    """A float picture of any range -> displayable uint8 (centred, std 0.1, clipped)."""
+    image = (image - image.mean()) / (image.std() + 1e-5) * 0.1 + 0.5
+    return (np.clip(image, 0, 1) * 255).astype("uint8")
+
+
+def pattern_grid(patterns, columns=8, margin=4):
+    count, size = len(patterns), patterns.shape[1]
+    rows = -(-count // columns)
+    columns = min(columns, count)
+    grid = np.zeros((rows * (size + margin), columns * (size + margin), 3), dtype="uint8")
+    for index, pattern in enumerate(patterns):
+        row, column = divmod(index, columns)
+        top, left = row * (size + margin), column * (size + margin)
+        grid[top:top + size, left:left + size] = pattern
+    return grid
+
+
+def save_pattern_grid(patterns, path):
+    plt.imsave(path, pattern_grid(patterns))
+    return path
+
+
+def save_heatmap(heatmap, class_index, path):
+    figure, axes = plt.subplots(figsize=(4, 4))
+    axes.matshow(heatmap, cmap="jet", vmin=0, vmax=1)
+    axes.set_title(f"Grad-CAM, ImageNet class {class_index}")
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
+def overlay_heatmap(picture, heatmap, path, alpha=0.4):
+    """Colour the heatmap with the "jet" colormap, stretch it over the picture, blend."""
+    picture = np.asarray(picture, dtype="float32")
+    colours = matplotlib.colormaps["jet"](heatmap)[..., :3]  # (h, w, 3) in [0, 1]
+    colours = Image.fromarray(np.uint8(colours * 255)).resize(
+        (picture.shape[1], picture.shape[0]), Image.Resampling.BILINEAR)
+    blended = np.asarray(colours, dtype="float32") * alpha + picture * (1 - alpha)
+    Image.fromarray(np.uint8(np.clip(blended, 0, 255))).save(path)
+    return path
+
+
+def compare_validation_accuracy(runs, path):
+    """One figure of the validation accuracy of several runs, by training pictures seen.
+
+    `runs` is a list of (label, details, test accuracy), details holding "history" and
+    "pictures_per_epoch": epochs of the stages differ in size (2,000 vs 3,200 pictures in
+    the book), so the runs are compared by how many training pictures the model had seen.
+    """
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for label, run, accuracy in runs:
+        val_accuracy = run["history"]["val_accuracy"]
+        per_epoch = run.get("pictures_per_epoch") or 2000
+        seen = [(epoch + 1) * per_epoch / 1000 for epoch in range(len(val_accuracy))]
+        axes.plot(seen, val_accuracy,
+                  label=f"{label}: best-checkpoint test accuracy {accuracy:.1%}")
+    axes.set_xlabel("training pictures seen (thousands)")
+    axes.set_ylabel("validation accuracy")
+    axes.set_title("Dogs vs cats: validation accuracy, scratch vs augmented")
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+                                                                 format="png"))
+    plt.close(figure)
+    return path

@@ -1,0 +1,394 @@
+"""The dogs-vs-cats pictures of Chapter 5: preparing, checking and reading them.
+
+What `convnet.py` needs to get the book's 4,000 pictures into a model, kept out of the
+chapter script because none of it is in the book's code:
+
+- `prepare_dataset` / `download_kaggle_train`: copy the book's `cats_and_dogs_small` subset
+  out of Kaggle's `train/` folder (downloaded with kagglehub if asked);
+- `split_pictures`: check a split's class folders before any training (a missing or empty
+  class is an error, a picture that does not decode is skipped with a warning);
+- `image_dataset` / `load_pictures`: the tf.data pipeline that replaces the book's
+  `ImageDataGenerator.flow_from_directory`;
+- `book_augmentation`: the book's `ImageDataGenerator` settings applied exactly as Keras
+  2.0.8 applied them, inside that pipeline;
+- `vgg16_preprocess`: VGG16's input preprocessing in TensorFlow ops, for the pipeline.
+
+The pipeline is TensorFlow (tf.data) whatever Keras backend trains the model: Keras feeds
+tf.data datasets to JAX and PyTorch too.
+"""
+
+import math
+import shutil
+import sys
+import zipfile
+from collections import namedtuple
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+from PIL import Image
+
+import helpers
+
+# The book's split of Kaggle's train/ folder: the file numbers of each class in each split.
+SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}
+CLASS_NAMES = ("cat", "dog")  # folder order, so label 0 is "cats" and 1 is "dogs"
+DEFAULT_DATA_DIR = helpers.REPO_ROOT / "data"
+DECODE_CHECK_SIZE = 150  # pictures are checked by decoding them at about this size
+
+KAGGLE_HELP = (
+    "Get Kaggle's dogs-vs-cats data (https://www.kaggle.com/c/dogs-vs-cats/data): either let "
+    "`python files/convnet.py prepare` download it (pip install \".[kaggle]\" for kagglehub; "
+    "Kaggle credentials in ~/.kaggle/kaggle.json or KAGGLE_USERNAME and KAGGLE_KEY; and accept "
+    "the competition's rules on https://www.kaggle.com/c/dogs-vs-cats/rules first), or "
+    "download it yourself, unzip train.zip and run "
+    "`python files/convnet.py prepare --source PATH/TO/train`."
+)
+
+
+# --------------------------------------------------------------------------------------
+# Preparing cats_and_dogs_small from Kaggle's train/ folder
+# --------------------------------------------------------------------------------------
+
+
+def image_problem(path, formats=("JPEG",)):
+    """Why the picture at `path` is unusable (a short text), or None when it decodes."""
+    try:
+        with Image.open(path) as image:
+            if image.format not in formats:
+                return f"not {' or '.join(formats)} but {image.format}"
+            # Decoding at a reduced scale is fast and still reads the whole file, so a
+            # truncated picture fails here.
+            image.draft("RGB", (DECODE_CHECK_SIZE, DECODE_CHECK_SIZE))
+            image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as error:
+        return f"cannot decode ({error})"
+    return None
+
+
+def prepare_dataset(source, destination):
+    """Copy the book's subset of Kaggle's train/ folder into `destination`.
+
+    Copies only (the source is never changed), skips files that are already there, and
+    skips (and reports) pictures that do not decode. Returns a dict of counts.
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise helpers.DataUnavailable(f"source folder {source} not found. {KAGGLE_HELP}")
+    if not any(source.glob("cat.*.jpg")) or not any(source.glob("dog.*.jpg")):
+        raise helpers.DataUnavailable(
+            f"{source} holds no cat.N.jpg / dog.N.jpg pictures; is it Kaggle's dogs-vs-cats "
+            f"train/ folder (test1/ has no labels)? {KAGGLE_HELP}")
+    copied, already_there, missing, bad = 0, 0, [], []
+    for split, numbers in SPLITS.items():
+        for name in CLASS_NAMES:
+            folder = Path(destination) / split / f"{name}s"
+            folder.mkdir(parents=True, exist_ok=True)
+            for number in numbers:
+                filename = f"{name}.{number}.jpg"
+                target = folder / filename
+                if target.exists():
+                    already_there += 1
+                    continue
+                if not (source / filename).is_file():
+                    missing.append(filename)
+                    continue
+                problem = image_problem(source / filename)
+                if problem:
+                    bad.append(filename)
+                    print(f"warning: skipped {source / filename}: {problem}", file=sys.stderr)
+                    continue
+                # Copy under a temporary name first, so an interrupted run never leaves
+                # half a picture that the next run would take as done.
+                partial = target.with_name(filename + ".partial")
+                shutil.copyfile(source / filename, partial)
+                partial.replace(target)
+                copied += 1
+    if missing:
+        print(f"warning: {len(missing)} pictures not in {source} (first: {missing[0]})",
+              file=sys.stderr)
+    return {"copied": copied, "already_there": already_there, "missing": missing, "bad": bad}
+
+
+def download_kaggle_train(folder):
+    """Kaggle's dogs-vs-cats train/ folder, downloaded with kagglehub (needs credentials and
+    the competition's rules accepted); train.zip is unpacked into `folder`."""
+    try:
+        import kagglehub
+    except ImportError:
+        raise helpers.DataUnavailable(
+            f"prepare needs --source, or the kagglehub package to download the pictures. "
+            f"{KAGGLE_HELP}") from None
+    print("downloading Kaggle's dogs-vs-cats competition data with kagglehub ...")
+    try:
+        download = Path(kagglehub.competition_download("dogs-vs-cats"))
+    except Exception as error:  # kagglehub raises many kinds: credentials, rules, network
+        reason = helpers.error_reason(error)
+        raise helpers.DataUnavailable(
+            f"could not download dogs-vs-cats with kagglehub ({reason}). {KAGGLE_HELP}") from None
+    for candidate in (download / "train", download):
+        if any(candidate.glob("cat.*.jpg")):
+            return candidate
+    archive = download / "train.zip"
+    if not archive.is_file():
+        raise helpers.DataUnavailable(
+            f"kagglehub's download in {download} holds neither train/ nor train.zip. "
+            f"{KAGGLE_HELP}")
+    unpacked = Path(folder) / "dogs-vs-cats"
+    if not (unpacked / "train").is_dir():
+        print(f"unpacking {archive} into {unpacked}")
+        # Unpacked under a temporary name, so an interrupted run is never taken as done.
+        partial = unpacked.with_name(unpacked.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(partial)
+        partial.replace(unpacked)
+    return unpacked / "train"
+
+
+def sample_kaggle_train(folder, sample_split):
+    """For `prepare --smoke`: a Kaggle-style train/ folder (cat.0.jpg ... dog.1999.jpg) made
+    of copies of the committed sample pictures in `sample_split`, taken in turn."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in CLASS_NAMES:
+        pictures = sorted(Path(sample_split).glob(f"*/{name}s/*.jpg"))
+        for number in range(SPLITS["test"].stop):
+            shutil.copyfile(pictures[number % len(pictures)], folder / f"{name}.{number}.jpg")
+    return folder
+
+
+def summarize_split(destination):
+    """One line per split: how many cats and dogs `destination` holds."""
+    for split in SPLITS:
+        sizes = [len(list((destination / split / f"{name}s").glob("*.jpg")))
+                 for name in CLASS_NAMES]
+        print(f"{destination / split}: {sizes[0]} cats, {sizes[1]} dogs")
+
+
+# --------------------------------------------------------------------------------------
+# Reading: checked picture folders + tf.data
+# --------------------------------------------------------------------------------------
+
+
+def find_split(data_dir):
+    """The `cats_and_dogs_small` folder: in `data_dir`, `data_dir` itself, or data/."""
+    base = Path(data_dir or DEFAULT_DATA_DIR)
+    for folder in (base / "cats_and_dogs_small", base):
+        if all((folder / split).is_dir() for split in SPLITS):
+            return folder
+    raise helpers.DataUnavailable(
+        f"no cats_and_dogs_small/ (with train/, validation/ and test/) in {base}. "
+        f"Pass --data-dir FOLDER, or build it: {KAGGLE_HELP}")
+
+
+def has_split(data_dir):
+    """Whether `data_dir` holds a cats_and_dogs_small split (or is one)."""
+    return bool(data_dir) and any(
+        (Path(data_dir) / sub / "train").is_dir() for sub in ("cats_and_dogs_small", ""))
+
+
+# What the training stages read: the formats TensorFlow's decode_image understands.
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".bmp")
+PICTURE_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
+
+
+def split_pictures(folder):
+    """The usable pictures of one split (`folder/cats/`, `folder/dogs/`): paths, labels (0
+    cat, 1 dog) and the paths skipped because they do not decode.
+
+    Checked before any training: a missing or empty class folder is an error (training on
+    one class would report 50% as if nothing were wrong); a picture that does not decode
+    is skipped with a warning naming it.
+    """
+    paths, labels, skipped = [], [], []
+    for label, name in enumerate(CLASS_NAMES):
+        class_folder = Path(folder) / f"{name}s"
+        if not class_folder.is_dir():
+            raise helpers.InputError(
+                f"{class_folder} is missing: each split of cats_and_dogs_small needs a cats/ "
+                f"and a dogs/ folder (`python files/convnet.py prepare` builds them).")
+        candidates = sorted(path for path in class_folder.iterdir()
+                            if path.suffix.lower() in PICTURE_SUFFIXES)
+        usable = []
+        for path in candidates:
+            problem = image_problem(path, PICTURE_FORMATS)
+            if problem:
+                print(f"warning: skipped {path}: {problem}", file=sys.stderr)
+                skipped.append(path)
+            else:
+                usable.append(path)
+        if not usable:
+            found = (f"none of its {len(candidates)} pictures decode" if candidates else
+                     f"no {', '.join(PICTURE_SUFFIXES)} files in it")
+            raise helpers.InputError(
+                f"{class_folder} holds no usable pictures ({found}); copy the pictures "
+                f"again, e.g. with `python files/convnet.py prepare`.")
+        paths += [str(path) for path in usable]
+        labels += [float(label)] * len(usable)
+    return paths, labels, skipped
+
+
+def image_dataset(paths, labels, image_size, batch_size, training=False, augmentation=None,
+                  seed=None, preprocess=None):
+    """Batches of (images, labels) from picture files, as image_dataset_from_directory
+    reads them (decode, 3 channels, resize), labels 0.0 cat, 1.0 dog.
+
+    Every picture is decoded and resized once, in the first epoch; the pixels are then kept
+    in memory (as uint8, 4x smaller than float32) and only shuffled and batched each epoch.
+    Resizing is nearest-neighbour, as the book's flow_from_directory did (Keras 2.0.8 called
+    PIL's resize, whose default was NEAREST then). A `training` dataset is shuffled and
+    repeats forever, like the book's generators: fit's `steps_per_epoch` says how many
+    batches make an epoch. `augmentation`, the book's ImageDataGenerator settings, transforms
+    every training batch afresh (see book_augmentation). `preprocess`, when given, maps the
+    float pixels (0-255) into what a model expects.
+    """
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(image, (image_size, image_size), method="nearest")
+        return tf.cast(image, tf.uint8), label[None]
+
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if training:
+        dataset = dataset.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True).repeat()
+    dataset = dataset.batch(batch_size)
+    if augmentation:
+        # enumerate numbers the batches, so each gets its own seed: random but repeatable,
+        # and safe to run in parallel.
+        dataset = dataset.enumerate().map(
+            lambda step, batch: (book_augmentation(
+                batch[0], tf.stack([tf.constant(seed, tf.int64), step]), **augmentation),
+                batch[1]),
+            num_parallel_calls=tf.data.AUTOTUNE)
+
+    def to_float(images, labels):
+        images = tf.cast(images, tf.float32)
+        return (preprocess(images) if preprocess else images), labels
+
+    # prefetch lets the next batch be prepared while the model trains on this one.
+    dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+Pictures = namedtuple("Pictures", "train validation test train_steps skipped")
+Pictures.__doc__ = """The three datasets of cats_and_dogs_small, the number of training
+batches that make one epoch, and how many pictures were skipped as undecodable."""
+
+
+def load_pictures(data_dir, image_size, batch_size, seed, steps_per_epoch=None,
+                  augmentation=None, preprocess=None, for_training=True):
+    """The train, validation and test datasets of cats_and_dogs_small (a Pictures tuple).
+
+    An epoch is `steps_per_epoch` training batches, or one pass over the pictures. With
+    `for_training` False, the training pictures come once, in order, unshuffled.
+    """
+    split = find_split(data_dir)
+    print(f"reading {split}")
+    pictures = {name: split_pictures(split / name) for name in SPLITS}
+    for name, (paths, labels, skipped) in pictures.items():
+        dogs = int(sum(labels))
+        print(f"{name}: {len(paths) - dogs} cats, {dogs} dogs"
+              + (f"; skipped {len(skipped)} pictures that do not decode" if skipped else ""))
+    datasets = [
+        image_dataset(paths, labels, image_size, batch_size,
+                      training=for_training and name == "train",
+                      augmentation=augmentation if name == "train" else None, seed=seed,
+                      preprocess=preprocess)
+        for name, (paths, labels, _) in pictures.items()]
+    train_count = len(pictures["train"][0])
+    train_steps = steps_per_epoch or math.ceil(train_count / batch_size)
+    print(f"{train_count} training pictures; an epoch is {train_steps} batches of "
+          f"{batch_size} ({train_steps * batch_size} pictures"
+          f"{', each randomly transformed' if augmentation else ''})")
+    skipped = sum(len(skipped) for _, _, skipped in pictures.values())
+    return Pictures(*datasets, train_steps, skipped)
+
+
+# --------------------------------------------------------------------------------------
+# Data augmentation, as the book's ImageDataGenerator did it
+# --------------------------------------------------------------------------------------
+
+
+def book_augmentation(images, seed, rotation_range, width_shift_range, height_shift_range,
+                      shear_range, zoom_range, horizontal_flip, fill_mode="nearest"):
+    """Randomly transform a batch of pictures exactly as Keras 2.0.8's ImageDataGenerator did
+    with these arguments (the book's, passed in by convnet.py).
+
+    What the arguments meant then, and so here: `rotation_range` degrees either way; shifts
+    of up to that fraction of the height and (separately) the width; `shear_range` in
+    RADIANS (later Keras: degrees); `zoom_range` z zooms height and width INDEPENDENTLY in
+    [1 - z, 1 + z] (Keras 3's RandomZoom: not). The generator built ONE affine transform per
+    picture (rotation, shift, shear and zoom, all about the picture's centre), sampled it
+    once with nearest-neighbour interpolation, filled the uncovered border with the nearest
+    edge pixels, then flipped half the pictures left-right. Keras 3's augmentation layers
+    resample once per layer with bilinear interpolation (four blurs in a row), shear about
+    the top-left corner and zoom both axes by the same factor, and they run slowly off the
+    TensorFlow backend; so this function runs in the tf.data pipeline instead, on every
+    backend. `seed` is a stateless seed pair.
+    """
+    if fill_mode != "nearest":
+        raise ValueError(f"only fill_mode='nearest' (the book's) is implemented, not {fill_mode}")
+    shape = tf.shape(images)
+    batch = shape[0]
+    height, width = tf.cast(shape[1], tf.float32), tf.cast(shape[2], tf.float32)
+    draws = tf.random.stateless_uniform([batch, 7], seed=seed)  # one row per picture
+
+    def spread(column, low, high):
+        return low + draws[:, column] * (high - low)
+
+    theta = spread(0, -rotation_range, rotation_range) * np.pi / 180
+    shift_rows = spread(1, -height_shift_range, height_shift_range) * height
+    shift_cols = spread(2, -width_shift_range, width_shift_range) * width
+    shear = spread(3, -shear_range, shear_range)
+    zoom_rows = spread(4, 1 - zoom_range, 1 + zoom_range)
+    zoom_cols = spread(5, 1 - zoom_range, 1 + zoom_range)
+    flip = draws[:, 6] < (0.5 if horizontal_flip else 0.0)
+
+    zeros, ones = tf.zeros_like(theta), tf.ones_like(theta)
+
+    def matrices(*rows):  # 3x3 matrices, one per picture, from nine per-picture values
+        return tf.reshape(tf.stack(rows, axis=-1), [-1, 3, 3])
+
+    # In (row, column) coordinates; each maps an OUTPUT pixel to the INPUT pixel it shows,
+    # which is how Keras 2.0.8 (and scipy.ndimage.affine_transform) wrote them.
+    rotation = matrices(tf.cos(theta), -tf.sin(theta), zeros,
+                        tf.sin(theta), tf.cos(theta), zeros, zeros, zeros, ones)
+    shift = matrices(ones, zeros, shift_rows, zeros, ones, shift_cols, zeros, zeros, ones)
+    shearing = matrices(ones, -tf.sin(shear), zeros,
+                        zeros, tf.cos(shear), zeros, zeros, zeros, ones)
+    zoom = matrices(zoom_rows, zeros, zeros, zeros, zoom_cols, zeros, zeros, zeros, ones)
+    # About the centre: move the centre to the origin, transform, move it back (Keras
+    # 2.0.8 put the centre at size / 2 + 0.5).
+    centre_row, centre_col = height / 2 + 0.5, width / 2 + 0.5
+    to_centre = matrices(ones, zeros, -centre_row + zeros, zeros, ones, -centre_col + zeros,
+                         zeros, zeros, ones)
+    from_centre = matrices(ones, zeros, centre_row + zeros, zeros, ones, centre_col + zeros,
+                           zeros, zeros, ones)
+    # The left-right flip came after the transform: output column c shows column w-1-c.
+    mirror = tf.where(flip, -ones, ones)
+    flipping = matrices(ones, zeros, zeros, zeros, mirror, tf.where(flip, width - 1, zeros),
+                        zeros, zeros, ones)
+    m = from_centre @ rotation @ shift @ shearing @ zoom @ to_centre @ flipping
+
+    # TensorFlow's transform takes the same map in (x=column, y=row) order, 8 numbers each.
+    transforms = tf.stack([m[:, 1, 1], m[:, 1, 0], m[:, 1, 2],
+                           m[:, 0, 1], m[:, 0, 0], m[:, 0, 2], zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=transforms, output_shape=shape[1:3], fill_value=0.0,
+        interpolation="NEAREST", fill_mode="NEAREST")
+
+
+# --------------------------------------------------------------------------------------
+# VGG16's preprocessing, inside the pipeline
+# --------------------------------------------------------------------------------------
+
+IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)  # the mean pixel VGG16 was trained with
+
+
+def vgg16_preprocess(images):
+    """What keras.applications.vgg16.preprocess_input does to RGB pixels 0-255 (channels to
+    BGR order, minus ImageNet's mean pixel), in TensorFlow ops: it runs inside the tf.data
+    pipeline, which is TensorFlow whatever backend Keras uses."""
+    return tf.reverse(images, axis=[-1]) - tf.constant(IMAGENET_MEAN_BGR)

@@ -1,0 +1,110 @@
+"""Benchmark (not a book section): convnet.py's input pipeline vs the book's ImageDataGenerator.
+
+Seconds per epoch (one pass over the 2,000 training pictures) of the `scratch` stage of
+Chapter 5: the book's pipeline (ImageDataGenerator.flow_from_directory, which decodes,
+resizes and rescales every JPEG again in every epoch) against convnet.py's tf.data pipeline
+(dogs_vs_cats.py: decoded once, cached), then the tf.data pipeline in mixed precision where
+the CPU or GPU has it, then with the book's augmentation and dropout (the augment stage's
+model and pipeline) at the same precision.
+
+It imports Keras's legacy ImageDataGenerator from `keras.src`, which Keras 3 still ships
+but no longer under a public name: this is why it is not part of convnet.py.
+
+Run it:
+    python files/pipeline_benchmark.py --data-dir ~/data --epochs 3
+    python files/pipeline_benchmark.py --smoke
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import convnet
+import convnet_cli
+import dogs_vs_cats
+import helpers
+import training_tools
+
+SCRIPT = "pipeline_benchmark"
+
+
+def time_epochs(args, model, train, validation, steps=None):
+    timer = training_tools.EpochTimer()
+    model.fit(train, epochs=args.epochs, steps_per_epoch=steps, validation_data=validation,
+              callbacks=[timer], verbose=args.verbose)
+    return timer.seconds
+
+
+def benchmark(args):
+    split = dogs_vs_cats.find_split(args.data_dir)
+    size = args.image_size
+    from keras.src.legacy.preprocessing.image import ImageDataGenerator
+
+    # The book: decode, resize and rescale every JPEG again in every epoch, batches of 20.
+    generator = ImageDataGenerator(rescale=1 / 255)
+    flows = [generator.flow_from_directory(split / name, target_size=(size, size),
+                                           batch_size=20, class_mode="binary")
+             for name in ("train", "validation")]
+    timings = {"book_generator": time_epochs(
+        args, convnet.build_small_convnet(size, rescale=False), *flows)}
+
+    # convnet.py: tf.data, decoded once and cached; the same model and batch size.
+    def pictures(augmentation=None):
+        return dogs_vs_cats.load_pictures(args.data_dir, size, 20, args.seed,
+                                          augmentation=augmentation)
+
+    plain = pictures()
+    timings["tf_data"] = time_epochs(args, convnet.build_small_convnet(size), plain.train,
+                                     plain.validation, plain.train_steps)
+    policy = training_tools.use_mixed_precision(args.mixed_precision)  # scratch's default
+    suffix = "" if policy == "float32" else f"_{policy}"
+    if policy != "float32":
+        plain = pictures()  # fresh datasets: the cache refills
+        timings[f"tf_data{suffix}"] = time_epochs(
+            args, convnet.build_small_convnet(size), plain.train, plain.validation,
+            plain.train_steps)
+    augmented = pictures(convnet.BOOK_AUGMENTATION)
+    timings[f"tf_data{suffix}_augment"] = time_epochs(
+        args, convnet.build_small_convnet(size, dropout=True), augmented.train,
+        augmented.validation, augmented.train_steps)
+
+    results = {}
+    book = np.mean(timings["book_generator"])
+    for name, seconds in timings.items():
+        print(f"{name}: seconds per epoch {', '.join(f'{s:.1f}' for s in seconds)}; "
+              f"mean {np.mean(seconds):.1f}, ratio to the book's {np.mean(seconds) / book:.2f}")
+        results[f"{name}_epoch_seconds"] = float(np.mean(seconds))
+        if name != "book_generator":
+            results[f"{name}_ratio"] = float(np.mean(seconds) / book)
+    # What augmentation costs: the augmented epoch against the plain one, same precision.
+    results["augment_cost"] = float(np.mean(timings[f"tf_data{suffix}_augment"])
+                                    / np.mean(timings[f"tf_data{suffix}"]))
+    print(f"augmented epoch / plain epoch: {results['augment_cost']:.2f}")
+    return results, {"epoch_seconds": timings}
+
+
+def main(argv=None):
+    parser = helpers.make_parser(SCRIPT, __doc__, 3, 20)
+    parser.add_argument("--image-size", type=helpers.int_in_range(
+        convnet_cli.MIN_IMAGE_SIZE["scratch"], convnet_cli.MAX_IMAGE_SIZE), default=None,
+        help=f"pictures are resized to this square size (default: {convnet_cli.IMAGE_SIZE}, "
+             f"{convnet_cli.SMOKE_IMAGE_SIZE} with --smoke)")
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                        help="also time mixed precision (default: where it pays, as in "
+                             "convnet.py; --no-mixed-precision: float32 only)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.epochs = min(args.epochs, convnet_cli.SMOKE_EPOCHS)
+        if not dogs_vs_cats.has_split(args.data_dir):
+            args.data_dir = helpers.SAMPLE_DATA_DIR
+    if args.image_size is None:
+        args.image_size = convnet_cli.SMOKE_IMAGE_SIZE if args.smoke else convnet_cli.IMAGE_SIZE
+    started = helpers.start(args)
+    results, details = benchmark(args)
+    helpers.write_results(args, SCRIPT, {**results, "seconds": time.perf_counter() - started},
+                          extra=details)
+
+
+if __name__ == "__main__":
+    helpers.run(main)

@@ -1,0 +1,18 @@
+"""files/pipeline_benchmark.py: the book's ImageDataGenerator vs convnet.py's tf.data pipeline,
+timed on the committed sample pictures (in-process, one tiny epoch each)."""
+
+import json
+
+
+def test_benchmark_times_every_pipeline_and_writes_the_ratios(tmp_path, capsys):
+    import pipeline_benchmark
+
+    pipeline_benchmark.main(["--smoke", "--epochs", "1", "--output-dir", str(tmp_path),
+                             "--verbose", "0", "--no-mixed-precision"])
+    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last_line.startswith("RESULT script=pipeline_benchmark book_generator_epoch_seconds=")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert set(metrics["epoch_seconds"]) == {"book_generator", "tf_data", "tf_data_augment"}
+    assert all(len(seconds) == 1 and seconds[0] > 0
+               for seconds in metrics["epoch_seconds"].values())
+    assert metrics["tf_data_ratio"] > 0 and metrics["augment_cost"] > 0

@@ -1,0 +1,99 @@
+"""Tests for files/training_tools.py: VGG16 weight files, the best checkpoint and its test,
+the precision choice (in-process)."""
+
+import json
+
+import numpy as np
+import pytest
+
+import training_tools
+from conftest import write_vgg16_weights
+
+
+@pytest.fixture(scope="module")
+def vgg16_notop(tmp_path_factory):
+    path = tmp_path_factory.mktemp("weights") / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    return path, write_vgg16_weights(path)
+
+
+def test_a_base_only_file_does_not_serve_grad_cam(vgg16_notop, tmp_path):
+    assert not training_tools.serves_classifier(str(vgg16_notop[0]))
+    for weights in ("imagenet", "none", str(tmp_path / "missing.h5")):
+        assert training_tools.serves_classifier(weights)  # missing: load_vgg16 reports it
+    reason = training_tools.grad_cam_needs(str(vgg16_notop[0]))
+    assert str(vgg16_notop[0]) in reason and "fc1, fc2, predictions" in reason
+
+
+def test_a_base_only_file_loads_with_its_values(vgg16_notop):
+    base = training_tools.load_vgg16(str(vgg16_notop[0]), 48)
+    assert base.input_shape == (None, 48, 48, 3)
+    kernel, bias = base.get_layer("block3_conv2").get_weights()
+    np.testing.assert_array_equal(kernel, vgg16_notop[1]["block3_conv2"][0])
+
+
+def test_best_checkpoint_is_tested_and_renamed(tmp_path, capsys):
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    checkpoint = training_tools.best_checkpoint(tmp_path)
+    timer = training_tools.EpochTimer()
+    history = model.fit(x, y, epochs=4, batch_size=16, validation_data=(x, y),
+                        callbacks=[checkpoint, timer], verbose=0)
+    results, details = training_tools.test_best_and_last(
+        model, history, checkpoint, timer, tf.data.Dataset.from_tensor_slices((x, y)).batch(16),
+        "0.5", None, 16, skipped_pictures=2,
+        extra={"precision": "float32"})
+    assert results["best_epoch"] == int(np.argmin(history.history["val_loss"])) + 1
+    assert list(results)[-3:] == ["skipped_pictures", "precision", "epoch_seconds"]
+    assert (tmp_path / "model.keras").is_file()
+    assert not (tmp_path / "model.partial.keras").exists()
+    assert len(details["epoch_seconds_all"]) == 4 and details["pictures_per_epoch"] is None
+    json.dumps(details)  # what goes into metrics.json
+    assert "best epoch" in capsys.readouterr().out
+
+
+def test_float32_when_asked():
+    assert training_tools.use_mixed_precision(False) == "float32"
+
+
+def test_grad_cam_needs_the_full_weights_file(vgg16_notop):
+    import helpers
+
+    with pytest.raises(helpers.DataUnavailable, match="convolutional base only"):
+        training_tools.load_vgg16(str(vgg16_notop[0]), 48, include_top=True)
+
+
+def test_failed_imagenet_download_is_a_clear_error(monkeypatch):
+    import helpers
+
+    def no_network(**kwargs):
+        raise Exception("URL fetch failure on https://storage.googleapis.com/...: no network")
+
+    monkeypatch.setattr(training_tools.keras.applications, "VGG16", no_network)
+    with pytest.raises(helpers.DataUnavailable, match="--weights none"):
+        training_tools.load_vgg16("imagenet", 48)
+
+
+def test_the_filter_patterns_base_has_the_grad_cam_network_s_weights():
+    """visualize builds its pattern base from the classifier it already loaded: every
+    convolution carries the same weights, at the patterns' own picture size."""
+    import keras
+
+    full = keras.applications.VGG16(weights=None, include_top=True, input_shape=(32, 32, 3),
+                                    classes=2)
+    base = training_tools.conv_base_of(full, 48)
+    assert base.input_shape == (None, 48, 48, 3)
+    assert "fc1" not in [layer.name for layer in base.layers]
+    convolutions = [layer for layer in base.layers if layer.weights]
+    assert len(convolutions) == 13
+    for layer in convolutions:
+        for mine, theirs in zip(layer.get_weights(), full.get_layer(layer.name).get_weights(),
+                                strict=True):
+            np.testing.assert_array_equal(mine, theirs)
