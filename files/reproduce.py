@@ -16,12 +16,20 @@ crashes is "crashed"; the run then goes on with the others and exits with code 1
 The book's reference numbers live in one place, BOOK below. Each example's own --help
 and header say the same numbers for readers of that script.
 
+A shortened run (--epochs NAME=N) says so in its row. With --reuse, an example whose output
+folder already holds a finished run with the same settings (seed, data, weights, epochs) is
+taken as recorded instead of run again ("recorded run" in its row): the long stages can be
+run on their own first (`--only`), and one last run writes the whole table.
+
 Run it:
     python files/reproduce.py --data-dir ~/data                # everything (hours on a CPU)
     python files/reproduce.py --only mnist,reuters --seeds 3   # median of 3 seeds
     python files/reproduce.py --skip bostonhousing             # all but one
     python files/reproduce.py --smoke                          # minutes: every example's --smoke
-    python files/reproduce.py --data-dir ~/data --update-readme
+    python files/reproduce.py --data-dir ~/data --weights vgg16_notop.h5 \
+        --epochs convnet-finetune=20 --only convnet-features-augment,convnet-finetune
+    python files/reproduce.py --data-dir ~/data --weights vgg16_notop.h5 \
+        --epochs convnet-finetune=20 --seeds 3 --reuse --update-readme
         # ... and put results.md, with this machine's description, into README.md
 """
 
@@ -53,45 +61,49 @@ README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 # land and still count as reproduced (seed-to-seed noise); above is always fine (for MAE,
 # lower is better). minutes: a first guess of the time on a 2-core CPU, replaced by this
 # machine's own timings once it has run an example. needs: an earlier stage whose model
-# this one reads. smoke_args: added to --smoke runs only.
+# this one reads. epochs: the book's (what --epochs NAME=N shortens). quick: --seeds
+# repeats it (the others run once). weights: a VGG16 stage, which gets --weights.
 
 BOOK = [
     {"name": "mnist", "command": ["mnist.py"], "metric": "test_accuracy", "book": 0.978,
-     "source": "1st ed. 2.1", "split": "test", "band": 0.005, "minutes": 1},
+     "source": "1st ed. 2.1", "split": "test", "band": 0.005, "minutes": 1, "epochs": 5,
+     "quick": True},
     {"name": "tensors", "command": ["tensors.py"], "metric": "test_accuracy", "book": None,
-     "source": "2nd ed. 2.5 (no number given)", "split": "test", "band": None, "minutes": 1},
+     "source": "2nd ed. 2.5 (no number given)", "split": "test", "band": None, "minutes": 1,
+     "epochs": 5, "quick": True},
     {"name": "imdb", "command": ["imdb.py"], "metric": "test_accuracy", "book": 0.885,
-     "source": "1st ed. 3.4", "split": "test", "band": 0.01, "minutes": 1},
+     "source": "1st ed. 3.4", "split": "test", "band": 0.01, "minutes": 1, "epochs": 20,
+     "quick": True},
     {"name": "reuters", "command": ["reuters.py"], "metric": "test_accuracy", "book": 0.78,
-     "source": "1st ed. 3.5", "split": "test", "band": 0.015, "minutes": 2},
+     "source": "1st ed. 3.5", "split": "test", "band": 0.015, "minutes": 2, "epochs": 20,
+     "quick": True},
     {"name": "bostonhousing", "command": ["bostonhousing.py"], "metric": "kfold_mae",
      "book": 2.38, "source": "1st ed. 3.6 (K-fold)", "split": "validation", "band": 0.3,
-     "lower_is_better": True, "minutes": 21,
+     "lower_is_better": True, "minutes": 21, "epochs": 80,
      "extra_metrics": {"test_mae": (2.55, "1st ed. 3.6 (final model)", "test")}},
     {"name": "fundamentals", "command": ["fundamentals.py"], "metric": "seconds",
      "book": None, "source": "1st ed. 4.4 (curves, no number)", "split": "-", "band": None,
-     "minutes": 3},
+     "minutes": 3, "epochs": 20},
     {"name": "convnet-mnist", "command": ["convnet.py", "mnist"], "metric": "test_accuracy",
-     "book": 0.991, "source": "1st ed. 5.1", "split": "test", "band": 0.003, "minutes": 2},
+     "book": 0.991, "source": "1st ed. 5.1", "split": "test", "band": 0.003, "minutes": 2,
+     "epochs": 5},
     {"name": "convnet-scratch", "command": ["convnet.py", "scratch"],
      "metric": "test_accuracy", "book": 0.72, "source": "1st ed. 5.2 (~72%)",
-     "split": "validation", "band": 0.03, "minutes": 20},
+     "split": "validation", "band": 0.03, "minutes": 20, "epochs": 30},
     {"name": "convnet-augment", "command": ["convnet.py", "augment"],
      "metric": "test_accuracy", "book": 0.82, "source": "1st ed. 5.2 (~82%; 84.4% last epoch)",
-     "split": "validation", "band": 0.03, "minutes": 70},
-    {"name": "convnet-features", "command": ["convnet.py", "features"],
-     "smoke_args": ["--weights", "none"],
+     "split": "validation", "band": 0.03, "minutes": 70, "epochs": 100},
+    {"name": "convnet-features", "command": ["convnet.py", "features"], "weights": True,
      "metric": "test_accuracy", "book": 0.90, "source": "1st ed. 5.3 (~90%)",
-     "split": "validation", "band": 0.02, "minutes": 10},
+     "split": "validation", "band": 0.02, "minutes": 10, "epochs": 30},
     {"name": "convnet-features-augment", "command": ["convnet.py", "features-augment"],
-     "smoke_args": ["--weights", "none"],
-     "metric": "test_accuracy", "book": 0.96, "source": "1st ed. 5.3 (~96%)",
-     "split": "validation", "band": 0.02, "minutes": 120},
+     "weights": True, "metric": "test_accuracy", "book": 0.96, "source": "1st ed. 5.3 (~96%)",
+     "split": "validation", "band": 0.02, "minutes": 120, "epochs": 30},
     {"name": "convnet-finetune", "command": ["convnet.py", "finetune"],
      "metric": "test_accuracy", "book": 0.968, "source": "1st ed. 5.3", "split": "test",
-     "band": 0.015, "minutes": 300, "needs": "convnet-features-augment"},
-    {"name": "convnet-visualize", "command": ["convnet.py", "visualize"],
-     "smoke_args": ["--weights", "none"], "metric": "pngs",
+     "band": 0.015, "minutes": 300, "needs": "convnet-features-augment", "epochs": 100},
+    {"name": "convnet-visualize", "command": ["convnet.py", "visualize"], "weights": True,
+     "metric": "pngs",
      "book": None, "source": "1st ed. 5.4 (figures)", "split": "-", "band": None,
      "minutes": 10, "needs": "convnet-scratch"},
 ]
@@ -110,29 +122,47 @@ def command_line(entry, args, seed, output_dir):
     """The exact command a reader would type for this example."""
     command = [sys.executable, str(FILES / entry["command"][0]), *entry["command"][1:]]
     if args.smoke:
-        # Every example's own smoke data; the VGG16 stages with an untrained base (offline).
-        command += ["--smoke", *entry.get("smoke_args", [])]
+        command += ["--smoke"]  # every example's own smoke data
     elif args.data_dir:
         command += ["--data-dir", str(args.data_dir)]
+    if entry.get("weights"):
+        # A local VGG16 weights file; smoke runs default to an untrained base (offline).
+        weights = args.weights or ("none" if args.smoke else None)
+        command += ["--weights", str(weights)] if weights else []
+    if entry["name"] in args.epochs:
+        command += ["--epochs", str(args.epochs[entry["name"]])]
     if seed != DEFAULT_SEED:
         command += ["--seed", str(seed)]
     return command + ["--output-dir", str(output_dir), "--verbose", "0"]
 
 
-def run_example(entry, args, seed):
-    """Run one example once; returns a dict with status, the RESULT fields, seconds."""
+def shown_command(command):
+    """The command as a reader types it, from the repository root."""
+    return " ".join(["python", *[str(Path(part).relative_to(helpers.REPO_ROOT))
+                                 if part.startswith(str(helpers.REPO_ROOT)) else part
+                                 for part in command[1:]]])
+
+
+def example_output_dir(entry, args, seed):
     # One folder per script and seed; convnet.py's stages share theirs (finetune and
     # visualize read what features-augment and scratch left there).
-    output_dir = args.output_dir / "examples" / f"seed{seed}" / Path(entry["command"][0]).stem
+    return args.output_dir / "examples" / f"seed{seed}" / Path(entry["command"][0]).stem
+
+
+def run_example(entry, args, seed):
+    """Run one example once (or take its recorded run, with --reuse); returns a dict with
+    status, the RESULT fields, seconds."""
+    output_dir = example_output_dir(entry, args, seed)
     command = command_line(entry, args, seed, output_dir)
+    if args.reuse:
+        recorded = recorded_run(entry, args, seed, output_dir)
+        if recorded:
+            return {"command": shown_command(command), "seed": seed, **recorded}
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=helpers.REPO_ROOT,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     seconds = time.perf_counter() - started
-    shown = " ".join(["python", *[str(Path(part).relative_to(helpers.REPO_ROOT))
-                                  if part.startswith(str(helpers.REPO_ROOT)) else part
-                                  for part in command[1:]]])
-    record = {"command": shown, "seconds": seconds, "seed": seed}
+    record = {"command": shown_command(command), "seconds": seconds, "seed": seed}
     lines = done.stdout.strip().splitlines()
     if done.returncode == 0 and lines and lines[-1].startswith("RESULT "):
         record["status"] = "ok"
@@ -148,14 +178,48 @@ def run_example(entry, args, seed):
     return record
 
 
+def recorded_run(entry, args, seed, output_dir):
+    """The run already recorded in the example's output folder (its metrics.json), when it
+    ran with the settings this run would use: the same seed, data folder, smoke or not,
+    VGG16 weights and epochs. None otherwise (it then runs again)."""
+    stage = entry["command"][1] if len(entry["command"]) > 1 else None
+    path = output_dir / stage / "metrics.json" if stage else output_dir / "metrics.json"
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        settings = record["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+    def same(recorded, wanted):  # the same text, or paths to the same file (from the root)
+        if recorded == wanted or not recorded or not wanted:
+            return recorded == wanted
+        return (helpers.REPO_ROOT / recorded).resolve() == (helpers.REPO_ROOT / wanted).resolve()
+
+    weights = str(args.weights or ("none" if args.smoke else "imagenet"))
+    epochs = args.epochs.get(entry["name"], entry.get("epochs"))
+    matches = [settings.get("seed") == seed, bool(settings.get("smoke")) == bool(args.smoke),
+               record.get("stage") == stage if stage else True,
+               not entry.get("weights") or same(settings.get("weights"), weights)]
+    if not args.smoke:  # a smoke run caps its epochs, and reads the project's sample data
+        matches += [same(settings.get("data_dir"), args.data_dir and str(args.data_dir)),
+                    epochs is None or settings.get("epochs") == epochs]
+    if not all(matches):
+        return None
+    fields = {key: str(value) for key, value in record.items()
+              if isinstance(value, (int, float, str)) and key != "script"}
+    return {"seconds": float(record.get("seconds", 0.0)), "status": "ok", "fields": fields,
+            "recorded": str(path)}
+
+
 # --------------------------------------------------------------------------------------
 # The table
 # --------------------------------------------------------------------------------------
 
 
-def summarize(entry, records, smoke=False):
+def summarize(entry, records, smoke=False, epochs=None):
     """One row of the table from the runs of one example (one per seed); smoke: they were
-    --smoke runs, whose numbers are not comparable with the book's."""
+    --smoke runs, whose numbers are not comparable with the book's; epochs: how many the
+    runs had, when --epochs shortened them."""
     row = {"name": entry["name"], "metric": entry["metric"], "book": entry["book"],
            "source": entry["source"], "split": entry["split"],
            "command": records[0]["command"], "smoke": smoke,
@@ -179,6 +243,12 @@ def summarize(entry, records, smoke=False):
         row["verdict"] = "within" if shortfall <= entry["band"] else "below"
     if any(record["fields"].get("weights") == "none" for record in finished):
         row["verdict"] += " (untrained VGG16: weights=none)"
+    if epochs is not None and entry.get("epochs"):
+        row["shortened"] = f"{epochs} of the book's {entry['epochs']} epochs"
+        row["verdict"] += f" (shortened: {row['shortened']})"
+    recorded = [record["recorded"] for record in finished if record.get("recorded")]
+    if recorded:
+        row["recorded"] = recorded
     return row
 
 
@@ -213,8 +283,9 @@ def markdown_table(rows):
         else:
             measured = "-"
         verdict = row["verdict"] + (f": {row['reason']}" if row.get("reason") else "")
+        seconds = f"{row['seconds']:.0f} s" + (" (recorded run)" if row.get("recorded") else "")
         lines.append(f"| {row['name']} | {row['metric']} | {book} | {measured} | "
-                     f"{row['seconds']:.0f} s | `{row['command']}` | {verdict} |")
+                     f"{seconds} | `{row['command']}` | {verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -329,6 +400,22 @@ def names_list(text):
     return names
 
 
+def epochs_list(text):
+    epochs = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, _, number = item.partition("=")
+        entry = next((entry for entry in BOOK if entry["name"] == name.strip()), None)
+        if entry is None or not entry.get("epochs"):
+            raise argparse.ArgumentTypeError(
+                f"unknown example {name!r}; choose from " + ", ".join(
+                    entry["name"] for entry in BOOK if entry.get("epochs")))
+        try:
+            epochs[entry["name"]] = helpers.positive_int(number)
+        except argparse.ArgumentTypeError as error:
+            raise argparse.ArgumentTypeError(f"{name}: {error}") from None
+    return epochs
+
+
 def make_parser():
     parser = argparse.ArgumentParser(prog="python files/reproduce.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -337,8 +424,20 @@ def make_parser():
     parser.add_argument("--skip", type=names_list, default=[],
                         help="comma-separated examples to leave out")
     parser.add_argument("--seeds", type=helpers.int_in_range(1, 20), default=1,
-                        help="runs per example, seeds 42, 1, 2, ...: the table gives the "
-                             "median and range (1 to 20; default: %(default)s)")
+                        help="runs of each quick example (" + ", ".join(
+                            entry["name"] for entry in BOOK if entry.get("quick"))
+                        + "), seeds 42, 1, 2, ...: the table gives the median and range; "
+                          "the others run once (1 to 20; default: %(default)s)")
+    parser.add_argument("--weights", type=Path,
+                        help="VGG16 weights file for the VGG16 stages (default: Keras's "
+                             "ImageNet download; with --smoke, an untrained base)")
+    parser.add_argument("--epochs", type=epochs_list, default={}, metavar="NAME=N[,NAME=N]",
+                        help="shorten these examples to N epochs (the table says so), e.g. "
+                             "convnet-finetune=20")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take an example's run recorded in the output folder (its "
+                             "metrics.json, same seed, data, weights and epochs) instead of "
+                             "running it again: long stages can run separately first")
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("DLWP_DATA_DIR"),
                         help="passed to every example: the folder with Keras's dataset files "
                              "and cats_and_dogs_small/ (also: env DLWP_DATA_DIR)")
@@ -379,7 +478,8 @@ def main(argv=None):
 
     rows = []
     for number, entry in enumerate(chosen, start=1):
-        left = sum(estimated_minutes(e, history) for e in chosen[number - 1:]) * len(seeds)
+        left = sum(estimated_minutes(e, history) * (len(seeds) if e.get("quick") else 1)
+                   for e in chosen[number - 1:])
         guess = "" if args.smoke else f", about {left:.0f} min left"
         print(f"[{number}/{len(chosen)}] {entry['name']}: started{guess}", flush=True)
         needed = entry.get("needs")
@@ -390,11 +490,13 @@ def main(argv=None):
                         "seconds": 0.0, "seed": seeds[0], "status": "not run",
                         "reason": f"needs {needed}, which did not run"}]
         else:
-            records = [run_example(entry, args, seed) for seed in seeds]
-        row = summarize(entry, records, args.smoke)
+            records = [run_example(entry, args, seed)
+                       for seed in (seeds if entry.get("quick") else seeds[:1])]
+        row = summarize(entry, records, args.smoke, args.epochs.get(entry["name"]))
         # More numbers of the book from the same runs (bostonhousing's test MAE).
         extra_rows = [summarize({**entry, "metric": metric, "book": book, "source": source,
-                                 "split": split}, records, args.smoke)
+                                 "split": split}, records, args.smoke,
+                                args.epochs.get(entry["name"]))
                       for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
         rows += [row, *extra_rows]
         shown = format_value(row["metric"], row.get("measured"))

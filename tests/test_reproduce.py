@@ -115,3 +115,71 @@ def test_unknown_example_names_are_usage_errors():
     result = run_script("reproduce", "--only", "mnist,cifar10")
     assert result.returncode == 2
     assert "unknown example cifar10" in result.stderr and "convnet-augment" in result.stderr
+
+
+def write_recorded_run(folder, seed, accuracy, **settings):
+    """A metrics.json as a finished script leaves it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {"script": "x", "test_accuracy": accuracy, "seconds": 12.5, "backend": "tensorflow",
+              "history": {"loss": [1.0, 0.5]},
+              "settings": {"seed": seed, "smoke": False, "data_dir": "../shared/datasets",
+                           "epochs": 5, **settings}}
+    (folder / "metrics.json").write_text(json.dumps(record))
+
+
+def test_reuse_takes_recorded_runs_with_the_same_settings(tmp_path, capsys):
+    import reproduce
+
+    examples = tmp_path / "examples"
+    for seed, accuracy in ((42, 0.975), (1, 0.98), (2, 0.97)):
+        write_recorded_run(examples / f"seed{seed}" / "mnist", seed, accuracy)
+    # --seeds 3 repeats the quick mnist; everything recorded, so nothing runs.
+    reproduce.main(["--only", "mnist", "--seeds", "3", "--reuse", "--data-dir",
+                    "../shared/datasets", "--output-dir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "RESULT script=reproduce examples=1 within=1" in out
+    row = json.loads((tmp_path / "results.json").read_text())["rows"][0]
+    assert row["runs"] == 3 and row["measured"] == pytest.approx(0.975)
+    assert len(row["recorded"]) == 3 and row["seconds"] == 12.5
+    assert "12 s (recorded run)" in (tmp_path / "results.md").read_text()
+
+
+def test_a_recorded_run_with_other_settings_is_not_reused(tmp_path):
+    import reproduce
+
+    entry = next(entry for entry in reproduce.BOOK if entry["name"] == "convnet-finetune")
+    args = reproduce.make_parser().parse_args(
+        ["--data-dir", "../shared/datasets", "--epochs", "convnet-finetune=20", "--reuse",
+         "--output-dir", str(tmp_path)])
+    folder = tmp_path / "convnet"
+    write_recorded_run(folder / "finetune", 42, 0.96, epochs=20)
+    record = json.loads((folder / "finetune" / "metrics.json").read_text())
+    (folder / "finetune" / "metrics.json").write_text(json.dumps({**record, "stage": "finetune"}))
+    assert reproduce.recorded_run(entry, args, 42, folder)["fields"]["test_accuracy"] == "0.96"
+    assert reproduce.recorded_run(entry, args, 1, folder) is None  # another seed
+    for changed in ({"epochs": 100}, {"data_dir": "data"}, {"smoke": True}):
+        write_recorded_run(folder / "finetune", 42, 0.96, **changed)
+        assert reproduce.recorded_run(entry, args, 42, folder) is None, changed
+    (folder / "finetune" / "metrics.json").write_text("{not json")
+    assert reproduce.recorded_run(entry, args, 42, folder) is None
+
+
+def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
+    import reproduce
+
+    args = reproduce.make_parser().parse_args(
+        ["--data-dir", "d", "--weights", "w.h5", "--epochs", "convnet-finetune=20,mnist=2"])
+    assert args.epochs == {"convnet-finetune": 20, "mnist": 2}
+    entries = {entry["name"]: entry for entry in reproduce.BOOK}
+    command = reproduce.command_line(entries["convnet-features"], args, 42, tmp_path)
+    assert command[command.index("--weights") + 1] == "w.h5" and "--epochs" not in command
+    command = reproduce.command_line(entries["convnet-finetune"], args, 1, tmp_path)
+    assert command[command.index("--epochs") + 1] == "20" and "--weights" not in command
+    assert command[command.index("--seed") + 1] == "1"
+    runs = [{"command": "c", "seconds": 1.0, "seed": 42, "status": "ok",
+             "fields": {"test_accuracy": "0.97"}}]
+    row = reproduce.summarize(entries["convnet-finetune"], runs, epochs=20)
+    assert row["verdict"] == "within (shortened: 20 of the book's 100 epochs)"
+    for bad in ("convnet-finetune=0", "cifar10=3", "tensors"):
+        with pytest.raises(SystemExit):
+            reproduce.make_parser().parse_args(["--epochs", bad])
