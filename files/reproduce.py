@@ -131,9 +131,15 @@ def command_line(entry, args, seed, output_dir):
         command += ["--weights", str(weights)] if weights else []
     if entry["name"] in args.epochs:
         command += ["--epochs", str(args.epochs[entry["name"]])]
+    command += extra_flags(args, entry)
     if seed != DEFAULT_SEED:
         command += ["--seed", str(seed)]
     return command + ["--output-dir", str(output_dir), "--verbose", "0"]
+
+
+def extra_flags(args, entry):
+    """The flags --args gave this example (a list, empty if none)."""
+    return dict(args.args).get(entry["name"], [])
 
 
 def shown_command(command):
@@ -203,6 +209,9 @@ def recorded_run(entry, args, seed, output_dir):
     if not args.smoke:  # a smoke run caps its epochs, and reads the project's sample data
         matches += [same(settings.get("data_dir"), args.data_dir and str(args.data_dir)),
                     epochs is None or settings.get("epochs") == epochs]
+    extra = extra_flags(args, entry)
+    for flag, value in zip(extra[::2], extra[1::2], strict=False):  # --args: --flag value
+        matches.append(str(settings.get(flag.lstrip("-").replace("-", "_"))) == value)
     if not all(matches):
         return None
     fields = {key: str(value) for key, value in record.items()
@@ -216,10 +225,10 @@ def recorded_run(entry, args, seed, output_dir):
 # --------------------------------------------------------------------------------------
 
 
-def summarize(entry, records, smoke=False, epochs=None):
+def summarize(entry, records, smoke=False, epochs=None, changed=()):
     """One row of the table from the runs of one example (one per seed); smoke: they were
     --smoke runs, whose numbers are not comparable with the book's; epochs: how many the
-    runs had, when --epochs shortened them."""
+    runs had, when --epochs shortened them; changed: other flags --args gave them."""
     row = {"name": entry["name"], "metric": entry["metric"], "book": entry["book"],
            "source": entry["source"], "split": entry["split"],
            "command": records[0]["command"], "smoke": smoke,
@@ -246,6 +255,9 @@ def summarize(entry, records, smoke=False, epochs=None):
     if epochs is not None and entry.get("epochs"):
         row["shortened"] = f"{epochs} of the book's {entry['epochs']} epochs"
         row["verdict"] += f" (shortened: {row['shortened']})"
+    if changed:
+        row["changed"] = " ".join(changed)
+        row["verdict"] += f" (not the book's settings: {row['changed']})"
     recorded = [record["recorded"] for record in finished if record.get("recorded")]
     if recorded:
         row["recorded"] = recorded
@@ -416,6 +428,17 @@ def epochs_list(text):
     return epochs
 
 
+def example_args(text):
+    name, _, flags = text.partition("=")
+    if name.strip() not in NAMES:
+        raise argparse.ArgumentTypeError(f"unknown example {name!r}; choose from "
+                                         f"{', '.join(NAMES)}")
+    flags = flags.split()
+    if not flags or len(flags) % 2 or not all(flag.startswith("--") for flag in flags[::2]):
+        raise argparse.ArgumentTypeError(f"{text!r}: give NAME=\"--flag value ...\"")
+    return name.strip(), flags
+
+
 def make_parser():
     parser = argparse.ArgumentParser(prog="python files/reproduce.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -434,6 +457,10 @@ def make_parser():
     parser.add_argument("--epochs", type=epochs_list, default={}, metavar="NAME=N[,NAME=N]",
                         help="shorten these examples to N epochs (the table says so), e.g. "
                              "convnet-finetune=20")
+    parser.add_argument("--args", type=example_args, action="append", default=[],
+                        metavar='NAME="--FLAG VALUE ..."',
+                        help="more flags for one example, e.g. convnet-visualize=\"--filters "
+                             "16\" (the table says its settings are not the book's); repeatable")
     parser.add_argument("--reuse", action="store_true",
                         help="take an example's run recorded in the output folder (its "
                              "metrics.json, same seed, data, weights and epochs) instead of "
@@ -492,11 +519,12 @@ def main(argv=None):
         else:
             records = [run_example(entry, args, seed)
                        for seed in (seeds if entry.get("quick") else seeds[:1])]
-        row = summarize(entry, records, args.smoke, args.epochs.get(entry["name"]))
+        row = summarize(entry, records, args.smoke, args.epochs.get(entry["name"]),
+                        extra_flags(args, entry))
         # More numbers of the book from the same runs (bostonhousing's test MAE).
         extra_rows = [summarize({**entry, "metric": metric, "book": book, "source": source,
                                  "split": split}, records, args.smoke,
-                                args.epochs.get(entry["name"]))
+                                args.epochs.get(entry["name"]), extra_flags(args, entry))
                       for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
         rows += [row, *extra_rows]
         shown = format_value(row["metric"], row.get("measured"))

@@ -183,3 +183,22 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
     for bad in ("convnet-finetune=0", "cifar10=3", "tensors"):
         with pytest.raises(SystemExit):
             reproduce.make_parser().parse_args(["--epochs", bad])
+    # Other flags: on the command, checked on a recorded run, named in the row.
+    args = reproduce.make_parser().parse_args(
+        ["--data-dir", "d", "--args", "convnet-visualize=--filters 16 --steps 40"])
+    command = reproduce.command_line(entries["convnet-visualize"], args, 42, tmp_path)
+    assert command[command.index("--filters"):command.index("--filters") + 4] == [
+        "--filters", "16", "--steps", "40"]
+    row = reproduce.summarize(entries["convnet-visualize"], [{**runs[0], "fields": {
+        "pngs": "12"}}], changed=["--filters", "16"])
+    assert row["verdict"] == "ran (no book number) (not the book's settings: --filters 16)"
+    folder = tmp_path / "convnet" / "visualize"
+    write_recorded_run(folder, 42, 0.0, data_dir="d", weights="imagenet", filters=16, steps=40)
+    record = json.loads((folder / "metrics.json").read_text())
+    (folder / "metrics.json").write_text(json.dumps({**record, "stage": "visualize"}))
+    assert reproduce.recorded_run(entries["convnet-visualize"], args, 42, folder.parent)
+    args.args = [("convnet-visualize", ["--filters", "64"])]
+    assert reproduce.recorded_run(entries["convnet-visualize"], args, 42, folder.parent) is None
+    for bad in ("convnet-visualize=16", "cifar10=--filters 2", "convnet-visualize=--filters"):
+        with pytest.raises(SystemExit):
+            reproduce.make_parser().parse_args(["--args", bad])
