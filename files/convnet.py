@@ -48,9 +48,10 @@ dogs_vs_cats.py (the pictures), training_tools.py (precision, best checkpoint, V
 weights), convnet_figures.py (drawing) and convnet_cli.py (the command line).
 """
 
-import json
 import time
 from pathlib import Path
+
+import helpers  # first: it checks the Keras backend setting before Keras loads
 
 import keras
 import numpy as np
@@ -60,7 +61,6 @@ from keras import layers, ops
 import convnet_cli
 import convnet_figures
 import dogs_vs_cats
-import helpers
 import training_tools
 from convnet_cli import Stage
 
@@ -220,8 +220,12 @@ def augment(args):
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
     scratch_metrics = args.output_dir.parent / "scratch" / "metrics.json"
-    if scratch_metrics.is_file():
-        earlier = json.loads(scratch_metrics.read_text())
+    try:
+        earlier = training_tools.read_stage_metrics(scratch_metrics, "scratch")
+    except helpers.DataUnavailable as error:  # only the figure needs it: go on without
+        print(f"warning: no comparison figure: {error}")
+        earlier = {}
+    if "history" in earlier:
         path = convnet_figures.compare_validation_accuracy(
             [("from scratch", earlier, earlier["test_accuracy"]),
              ("augmentation + dropout", details, results["test_accuracy"])],
@@ -337,10 +341,13 @@ def features_augment(args):
 
 def finetune(args):
     precision = training_tools.use_mixed_precision(args.mixed_precision)
-    model, path = training_tools.load_stage_model(args.output_dir, "features-augment")
+    model, path = training_tools.load_stage_model(
+        args.output_dir, "features-augment",
+        expected=lambda model: None if "vgg16" in [layer.name for layer in model.layers]
+        else "it has no VGG16 base")
     # Which VGG16 weights that model started from, so an untrained base is never hidden.
-    earlier = json.loads((path.parent / "metrics.json").read_text()) \
-        if (path.parent / "metrics.json").is_file() else {}
+    earlier = training_tools.read_stage_metrics(path.parent / "metrics.json",
+                                                "features-augment")
     weights = earlier.get("weights", "unknown")
     training_tools.weights_note(weights)
     image_size = model.input_shape[1]  # the size features-augment trained at
@@ -510,7 +517,8 @@ def visualize(args):
     print(f"picture: {picture_path}")
 
     # (a) Intermediate activations of the from-scratch convnet.
-    model, _ = training_tools.load_stage_model(args.output_dir, "scratch")
+    model, _ = training_tools.load_stage_model(args.output_dir, "scratch",
+                                               expected=training_tools.not_a_picture_convnet)
     picture = load_picture(picture_path, model.input_shape[1])
     paths = save_activations(model, picture, args.output_dir)
     print(f"activations: {len(paths)} PNGs, e.g. {paths[0]}")

@@ -10,8 +10,9 @@ import argparse
 from collections import namedtuple
 from pathlib import Path
 
-import dogs_vs_cats
 import helpers
+
+import dogs_vs_cats
 
 Stage = namedtuple("Stage", "run summary epochs batch_size steps_per_epoch", defaults=(None,))
 Stage.__doc__ = """One subcommand of convnet.py: the function that runs it (it takes the parsed

@@ -5,12 +5,12 @@ the pictures that excite a filter, a Grad-CAM heatmap); the functions here only 
 arrays out as pictures and save them: display code, not the book's deep learning.
 """
 
+import helpers
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
-
-import helpers
 
 
 def channel_grid(activation, columns=16):
@@ -29,8 +29,9 @@ def channel_grid(activation, columns=16):
 
 
 def save_channel_grid(activation, path):
-    plt.imsave(path, channel_grid(activation), cmap="viridis", vmin=0, vmax=255)
-    return path
+    grid = channel_grid(activation)
+    return helpers.save_atomically(path, lambda partial: plt.imsave(
+        partial, grid, cmap="viridis", vmin=0, vmax=255, format="png"))
 
 
 def deprocess(image):
@@ -52,15 +53,16 @@ def pattern_grid(patterns, columns=8, margin=4):
 
 
 def save_pattern_grid(patterns, path):
-    plt.imsave(path, pattern_grid(patterns))
-    return path
+    grid = pattern_grid(patterns)
+    return helpers.save_atomically(path, lambda partial: plt.imsave(partial, grid, format="png"))
 
 
 def save_heatmap(heatmap, class_index, path):
     figure, axes = plt.subplots(figsize=(4, 4))
     axes.matshow(heatmap, cmap="jet", vmin=0, vmax=1)
     axes.set_title(f"Grad-CAM, ImageNet class {class_index}")
-    figure.savefig(path, dpi=100)
+    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+                                                                 format="png"))
     plt.close(figure)
     return path
 
@@ -72,8 +74,8 @@ def overlay_heatmap(picture, heatmap, path, alpha=0.4):
     colours = Image.fromarray(np.uint8(colours * 255)).resize(
         (picture.shape[1], picture.shape[0]), Image.Resampling.BILINEAR)
     blended = np.asarray(colours, dtype="float32") * alpha + picture * (1 - alpha)
-    Image.fromarray(np.uint8(np.clip(blended, 0, 255))).save(path)
-    return path
+    overlay = Image.fromarray(np.uint8(np.clip(blended, 0, 255)))
+    return helpers.save_atomically(path, lambda partial: overlay.save(partial, format="PNG"))
 
 
 def compare_validation_accuracy(runs, path):

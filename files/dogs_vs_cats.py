@@ -24,11 +24,11 @@ import zipfile
 from collections import namedtuple
 from pathlib import Path
 
+import helpers
+
 import numpy as np
 import tensorflow as tf
 from PIL import Image
-
-import helpers
 
 # The book's split of Kaggle's train/ folder: the file numbers of each class in each split.
 SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}

@@ -34,13 +34,13 @@ Run it:
 
 import time
 
+import helpers  # first: it checks the Keras backend setting before Keras loads
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers
 from matplotlib.ticker import MaxNLocator
-
-import helpers
 
 SCRIPT = "fundamentals"
 NUM_WORDS = 10_000  # keep the 10,000 most frequent words, as in chapter 3

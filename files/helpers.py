@@ -13,11 +13,18 @@ Only what at least two scripts need lives here:
   looks complete).
 
 Each script stays readable without opening this file: the names say what they do.
+
+Every script imports this module before Keras (its own import block in pyproject.toml's
+isort settings): importing it checks the Keras backend setting first (`check_backend`), so
+a mistyped KERAS_BACKEND or a backend that is not installed ends in one line, not in a
+traceback from inside Keras's own import.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import importlib
 import json
 import logging
 import math
@@ -54,6 +61,52 @@ class InputError(Exception):
 
 class DataUnavailable(InputError):
     """A dataset file could not be found, downloaded or read."""
+
+
+# --------------------------------------------------------------------------------------
+# The Keras backend, checked before Keras is imported
+# --------------------------------------------------------------------------------------
+
+BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+BACKEND_EXTRAS = {"tensorflow": ".", "jax": ".[jax]", "torch": ".[torch]"}
+
+
+def backend_setting():
+    """(backend name, where it was set), as Keras reads it: KERAS_BACKEND, else "backend"
+    in keras.json (in KERAS_HOME or ~/.keras), else tensorflow."""
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"], "the environment variable KERAS_BACKEND"
+    keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
+    config = keras_home / "keras.json"
+    try:
+        backend = json.loads(config.read_text()).get("backend")
+    except (OSError, ValueError, AttributeError):  # no file, or one Keras ignores too
+        backend = None
+    return (backend, str(config)) if backend else ("tensorflow", "Keras's default")
+
+
+def check_backend():
+    """Exit with one `error:` line (code 2) when the backend setting names no backend these
+    scripts run on, or one whose package is not installed."""
+    backend, source = backend_setting()
+    if backend not in BACKEND_PACKAGES:
+        fix = ("`export KERAS_BACKEND=jax`, or unset KERAS_BACKEND for tensorflow"
+               if source.startswith("the environment") else
+               "edit \"backend\" in that file, or override it with `export KERAS_BACKEND=jax`")
+        _exit_with(f"Keras backend {backend!r} (from {source}) is not one of "
+                   f"{', '.join(BACKEND_PACKAGES)}; set it to one of them: {fix}.")
+    try:
+        importlib.import_module(BACKEND_PACKAGES[backend])
+    except ImportError as error:
+        _exit_with(f"Keras backend {backend!r} (from {source}) needs the "
+                   f"{BACKEND_PACKAGES[backend]} package, which does not import here "
+                   f"({error_reason(error)}); install it with "
+                   f"`pip install \"{BACKEND_EXTRAS[backend]}\"` from the repository root.")
+
+
+def _exit_with(message):
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 # --------------------------------------------------------------------------------------
@@ -154,27 +207,70 @@ def prepare_output_dir(folder):
             f"cannot be created or written ({error.strerror or error})"
         raise InputError(f"output folder {folder} {what}; pass --output-dir with a folder "
                          f"you can write to") from None
+    OUTPUT_FOLDERS.append(folder.resolve())
     return folder
+
+
+OUTPUT_FOLDERS = []  # the folders this run writes into (checked by prepare_output_dir)
+
+
+class WriteFailed(InputError):
+    """An output file could not be written: no space left, permissions changed, the folder
+    gone. Not a bug in the code: `run` prints it as one `error:` line, exit code 2."""
 
 
 def save_atomically(path, save):
     """Call `save(partial_path)`, then rename the file to `path`: a run that is interrupted
-    or fails while writing never leaves a half-written file under the final name."""
+    or fails while writing never leaves a half-written file under the final name, and an
+    earlier run's file of that name stays as it was until the new one is complete."""
     path = Path(path)
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # keeps .keras, .png
-    save(partial)
-    partial.replace(path)
+    try:
+        save(partial)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        if write_failure(error, path) is None:
+            raise
+        raise WriteFailed(write_failure(error, path)) from None
     return path
 
 
+# What the environment, not the code, does to a write: always (a full disk, a quota, a
+# read-only file system), or in an output folder (permissions changed, the folder removed
+# while the run went on). The same errors elsewhere may be bugs and keep their traceback.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+OUTPUT_FOLDER_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT}
+
+
+def write_failure(error, path=None):
+    """One line for an OSError that the environment caused while writing an output, or
+    None when it may be a bug."""
+    path = path or error.filename
+    in_output = path is not None and any(
+        Path(path).resolve().is_relative_to(folder) for folder in OUTPUT_FOLDERS)
+    if error.errno in ENVIRONMENT_ERRNOS or (error.errno in OUTPUT_FOLDER_ERRNOS and in_output):
+        reason = os.strerror(error.errno)
+        return (f"could not write {path or 'an output file'} ({reason}); files of earlier "
+                f"runs are kept as they were. Make room or fix the folder (or pass "
+                f"--output-dir elsewhere) and run again.")
+    return None
+
+
 def run(main):
-    """Call `main()`; a problem with the reader's input (InputError) becomes one line on
-    stderr and exit code 2, Ctrl-C one line and exit code 130. Anything else is a bug in
-    the code and keeps its traceback."""
+    """Call `main()`; a problem with the reader's input (InputError) or a write the
+    environment made fail (no space left, ...) becomes one line on stderr and exit code 2,
+    Ctrl-C one line and exit code 130. Anything else is a bug in the code and keeps its
+    traceback."""
     try:
         main()
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as error:  # written by Keras or matplotlib (a checkpoint, a plot)
+        if write_failure(error) is None:
+            raise
+        print(f"error: {write_failure(error)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -450,3 +546,7 @@ def _format(key, value):
     if isinstance(value, (float, np.floating)):
         return f"{value:.1f}" if key.endswith("seconds") else f"{value:.4f}"
     return str(value)
+
+
+# Importing this module checks the backend setting, before the script imports Keras.
+check_backend()

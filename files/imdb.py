@@ -22,11 +22,11 @@ Run it:
 
 import time
 
+import helpers  # first: it checks the Keras backend setting before Keras loads
+
 import keras
 import numpy as np
 from keras import layers
-
-import helpers
 
 SCRIPT = "imdb"
 NUM_WORDS = 10000  # keep the 10,000 most frequent words; rarer ones become "out of vocabulary"

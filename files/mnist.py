@@ -14,10 +14,10 @@ Run it:
 
 import time
 
+import helpers  # first: it checks the Keras backend setting before Keras loads
+
 import keras
 from keras import layers
-
-import helpers
 
 SCRIPT = "mnist"
 

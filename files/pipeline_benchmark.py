@@ -18,12 +18,13 @@ Run it:
 import argparse
 import time
 
+import helpers  # first: it checks the Keras backend setting before Keras loads
+
 import numpy as np
 
 import convnet
 import convnet_cli
 import dogs_vs_cats
-import helpers
 import training_tools
 
 SCRIPT = "pipeline_benchmark"

@@ -493,14 +493,16 @@ def main(argv=None):
     chosen = [entry for entry in BOOK if (args.only is None or entry["name"] in args.only)
               and entry["name"] not in args.skip]
     seeds = [DEFAULT_SEED, *range(1, args.seeds)]
-    # Timings from this machine's last full-settings run give the remaining-time estimate.
+    # Timings from this machine's last full-settings run give the remaining-time estimate;
+    # a damaged or unreadable results.json only loses the estimate (the run rewrites it).
     previous = args.output_dir / "results.json"
     history = {}
     if previous.is_file() and not args.smoke:
         try:
-            history = {row["name"]: row["seconds"] for row in
+            history = {row["name"]: float(row["seconds"]) for row in
                        json.loads(previous.read_text())["rows"] if not row.get("smoke")}
-        except (ValueError, KeyError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            print(f"note: {previous} could not be read; estimating times from the book's")
             history = {}
 
     rows = []

@@ -23,11 +23,11 @@ Run it:
 
 import time
 
+import helpers  # first: it checks the Keras backend setting before Keras loads
+
 import keras
 import numpy as np
 from keras import layers
-
-import helpers
 
 SCRIPT = "reuters"
 NUM_WORDS = 10000

@@ -40,12 +40,12 @@ import argparse
 import math
 import time
 
+import helpers  # first: it checks the Keras backend setting before Keras loads
+
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
-
-import helpers
 
 SCRIPT = "tensors"
 SECTIONS = ("tensors", "operations", "engine")

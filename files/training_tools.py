@@ -12,14 +12,15 @@ epoch, and always downloaded VGG16's weights):
 - `load_stage_model`: the model an earlier stage saved.
 """
 
+import json
 import time
 from pathlib import Path
+
+import helpers
 
 import keras
 import numpy as np
 import tensorflow as tf
-
-import helpers
 
 # --------------------------------------------------------------------------------------
 # Mixed precision
@@ -242,12 +243,55 @@ def weights_note(weights):
               "accuracy says nothing about the book's results; the run only shows the code works")
 
 
-def load_stage_model(output_dir, stage):
-    """The model an earlier stage saved next to this stage's output folder."""
+def load_stage_model(output_dir, stage, expected=None):
+    """The model an earlier stage saved next to this stage's output folder.
+
+    A missing, damaged or foreign file (not a Keras model, another stage's model, a model
+    an incompatible Keras wrote) is DataUnavailable, naming the file, what was wrong and
+    the command that makes it again. `expected(model)` says what is wrong with a loaded
+    model that is not the one `stage` saves (None: nothing).
+    """
     path = Path(output_dir).parent / stage / "model.keras"
+    again = f"run `python files/convnet.py {stage}` (with the same --output-dir) to make it"
     if not path.is_file():
-        raise helpers.DataUnavailable(
-            f"{path} not found: run `python files/convnet.py {stage}` first "
-            f"(with the same --output-dir).")
+        raise helpers.DataUnavailable(f"{path} not found: {again} first.")
     print(f"loading {path}")
-    return keras.models.load_model(path), path
+    try:
+        model = keras.models.load_model(path)
+    except Exception as error:  # Keras raises many kinds for a file it cannot read
+        raise helpers.DataUnavailable(
+            f"{path} is not a model Keras can load ({helpers.error_reason(error)}); "
+            f"{again} again.") from None
+    problem = expected(model) if expected else None
+    if problem:
+        raise helpers.DataUnavailable(f"{path} is not the model {stage} saves ({problem}); "
+                                      f"{again} again.")
+    return model, path
+
+
+def read_stage_metrics(path, stage):
+    """The metrics.json an earlier stage wrote (a dict; {} when there is none). A damaged
+    file is DataUnavailable, naming it and the command that writes it again."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as error:
+        raise helpers.DataUnavailable(
+            f"{path} cannot be read ({helpers.error_reason(error)}); run `python files/"
+            f"convnet.py {stage}` (with the same --output-dir) to write it again.") from None
+    return record
+
+
+def not_a_picture_convnet(model):
+    """What is wrong with `model` as the scratch stage's convnet (None: nothing): visualize
+    shows the activations of its Conv2D layers for one RGB picture."""
+    shape = model.input_shape
+    if not isinstance(shape, tuple) or len(shape) != 4 or shape[-1] != 3:
+        return f"its input is {shape}, not RGB pictures"
+    if not any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers):
+        return "it has no Conv2D layers"
+    return None

@@ -124,3 +124,13 @@ def write_vgg16_weights(path, include_top=False, seed=0):
                 weight_names = []
             group.attrs["weight_names"] = [weight_name.encode() for weight_name in weight_names]
     return conv
+
+
+@pytest.fixture(autouse=True)
+def float32_after_each_test():
+    """A stage run in this process may set Keras's global mixed-precision policy (on a CPU
+    with bfloat16 units, or a GPU): reset it, so later tests start as a fresh script would."""
+    yield
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.mixed_precision.set_global_policy("float32")

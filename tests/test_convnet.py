@@ -350,8 +350,9 @@ def test_smallest_image_sizes_fit_the_networks():
 
 
 def test_missing_weights_file_exits_2(tmp_path, capsys):
-    import convnet
     import helpers
+
+    import convnet
 
     argv = ["features", "--smoke", "--weights", str(tmp_path / "nonexistent.h5"),
             "--output-dir", str(tmp_path)]
@@ -373,8 +374,9 @@ def test_augment_help_states_the_book_s_epoch(capsys):
 
 
 def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
-    import convnet
     import helpers
+
+    import convnet
 
     with pytest.raises(helpers.DataUnavailable, match="convnet.py features-augment"):
         convnet.main(["finetune", "--smoke", "--data-dir", str(images),

@@ -35,9 +35,9 @@ def test_prepare_smoke_source_is_a_kaggle_folder_of_sample_copies(tmp_path):
 
 
 def test_find_split_names_the_folder_and_how_to_get_the_pictures(tmp_path):
-    import pytest
-
     import helpers
+
+    import pytest
 
     assert dogs_vs_cats.find_split(SAMPLE_SPLIT.parent) == SAMPLE_SPLIT
     assert dogs_vs_cats.find_split(SAMPLE_SPLIT) == SAMPLE_SPLIT

@@ -5,11 +5,14 @@ code, that the message names the thing (path, file, flag and its range) and says
 that no "Traceback" was printed, and that nothing of the reader's was changed.
 """
 
+import errno
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -217,3 +220,218 @@ def test_ctrl_c_ends_in_one_line_and_exit_130(tmp_path):
     assert stderr.strip().splitlines()[-1] == "interrupted"
     assert not (tmp_path / "scratch" / "model.keras").exists()  # nothing looks complete
     assert not (tmp_path / "scratch" / "metrics.json").exists()
+
+
+# --- The backend setting (checked while the script starts, before Keras loads) ----------
+
+
+@pytest.mark.parametrize("backend", ["pytorch", "tf"])
+def test_an_unknown_backend_name_is_one_line(backend, tmp_path):
+    result = run_script("mnist", "--smoke", "--output-dir", tmp_path,
+                        env={"KERAS_BACKEND": backend})
+    message = assert_input_error(result, repr(backend), "tensorflow, jax, torch",
+                                 "the environment variable KERAS_BACKEND")
+    assert "unset KERAS_BACKEND" in message
+
+
+def test_an_unknown_backend_in_keras_json_names_the_file(tmp_path):
+    (tmp_path / "keras.json").write_text('{"backend": "theano", "floatx": "float32"}')
+    environment = {"KERAS_HOME": str(tmp_path), "KERAS_BACKEND": ""}
+    result = run_script("imdb", "--smoke", "--output-dir", tmp_path / "runs", env=environment)
+    assert_input_error(result, "'theano'", str(tmp_path / "keras.json"), 'edit "backend"')
+
+
+def test_a_backend_whose_package_is_missing_says_what_to_install(tmp_path):
+    # A jax that fails to import as an absent one does, ahead of the real one on the path.
+    (tmp_path / "jax").mkdir()
+    (tmp_path / "jax" / "__init__.py").write_text(
+        "raise ModuleNotFoundError(\"No module named 'jax'\")\n")
+    result = run_script("convnet", "scratch", "--smoke", "--output-dir", tmp_path / "runs",
+                        env={"KERAS_BACKEND": "jax", "PYTHONPATH": str(tmp_path)})
+    assert_input_error(result, "'jax'", "needs the jax package", 'pip install ".[jax]"')
+
+
+# --- Reading what an earlier run wrote ----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def earlier_runs(tmp_path_factory):
+    """scratch and features-augment smoke models, made in-process once."""
+    import convnet
+
+    runs = tmp_path_factory.mktemp("earlier")
+    convnet.main(["scratch", "--smoke", "--epochs", "1", "--output-dir", str(runs),
+                  "--verbose", "0"])
+    convnet.main(["features-augment", "--smoke", "--epochs", "1", "--weights", "none",
+                  "--output-dir", str(runs), "--verbose", "0"])
+    return runs
+
+
+def copy_runs(earlier, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(earlier, tmp_path / "runs"))
+
+
+def run_in_process(main, argv, capsys):
+    """helpers.run(main(argv)) in this process: (exit code, stdout, stderr)."""
+    import helpers
+
+    with pytest.raises(SystemExit) as exit_info:
+        helpers.run(lambda: main(argv))
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda path: path.write_bytes(b"PK\x03\x04 half a zip"), "is not a model Keras can load"),
+    (lambda path: path.write_text("name,score\ncat,1\n"), "is not a model Keras can load"),
+    (lambda path: path.chmod(0o000), None),  # unreadable (root reads it anyway)
+])
+def test_finetune_with_a_damaged_model_file(damage, needle, earlier_runs, tmp_path, capsys):
+    import convnet
+
+    runs = copy_runs(earlier_runs, tmp_path)
+    model = runs / "features-augment" / "model.keras"
+    damage(model)
+    if needle is None and os.access(model, os.R_OK):
+        model.chmod(0o600)
+        pytest.skip("running as root: an unreadable file reads anyway")
+    code, _, err = run_in_process(convnet.main, ["finetune", "--smoke", "--output-dir",
+                                                 str(runs)], capsys)
+    message = err.strip().splitlines()[-1]
+    assert code == 2 and message.startswith("error:") and "Traceback" not in err
+    assert str(model) in message and "python files/convnet.py features-augment" in message
+    assert needle is None or needle in message
+
+
+def test_finetune_with_another_stage_s_model(earlier_runs, tmp_path, capsys):
+    import shutil
+
+    import convnet
+
+    runs = copy_runs(earlier_runs, tmp_path)
+    shutil.copy(runs / "scratch" / "model.keras", runs / "features-augment" / "model.keras")
+    code, _, err = run_in_process(convnet.main, ["finetune", "--smoke", "--output-dir",
+                                                 str(runs)], capsys)
+    message = err.strip().splitlines()[-1]
+    assert code == 2 and "is not the model features-augment saves (it has no VGG16 base)" \
+        in message and "convnet.py features-augment" in message
+
+
+def test_finetune_with_a_damaged_metrics_file(earlier_runs, tmp_path, capsys):
+    import convnet
+
+    runs = copy_runs(earlier_runs, tmp_path)
+    (runs / "features-augment" / "metrics.json").write_text('{"weights": "imag')
+    code, _, err = run_in_process(convnet.main, ["finetune", "--smoke", "--output-dir",
+                                                 str(runs)], capsys)
+    message = err.strip().splitlines()[-1]
+    assert code == 2 and str(runs / "features-augment" / "metrics.json") in message
+    assert "cannot be read" in message and "convnet.py features-augment" in message
+
+
+def test_visualize_with_a_foreign_or_damaged_scratch_model(earlier_runs, tmp_path, capsys):
+    import keras
+
+    import convnet
+
+    runs = copy_runs(earlier_runs, tmp_path)
+    dense = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    dense.save(runs / "scratch" / "model.keras")  # a Keras model, but not a convnet
+    argv = ["visualize", "--smoke", "--weights", "none", "--output-dir", str(runs)]
+    code, _, err = run_in_process(convnet.main, argv, capsys)
+    assert code == 2 and "is not the model scratch saves (its input is (None, 4)" in err
+    (runs / "scratch" / "model.keras").write_bytes(b"")
+    code, _, err = run_in_process(convnet.main, argv, capsys)
+    message = err.strip().splitlines()[-1]
+    assert code == 2 and "is not a model Keras can load" in message
+    assert "python files/convnet.py scratch" in message
+
+
+def test_a_damaged_earlier_metrics_file_names_the_stage_that_writes_it(tmp_path):
+    import helpers
+
+    import training_tools
+
+    damaged = tmp_path / "metrics.json"
+    damaged.write_text("[1, 2")
+    with pytest.raises(helpers.DataUnavailable, match="convnet.py scratch"):
+        training_tools.read_stage_metrics(damaged, "scratch")
+    assert training_tools.read_stage_metrics(tmp_path / "none.json", "scratch") == {}
+
+
+def test_reproduce_with_a_damaged_results_file_still_runs(tmp_path, capsys):
+    import reproduce
+
+    (tmp_path / "results.json").write_text("\x00\x01 not json")
+    folder = tmp_path / "examples" / "seed42" / "mnist"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({
+        "test_accuracy": 0.97, "seconds": 9.0, "settings": {
+            "seed": 42, "smoke": False, "data_dir": "d", "epochs": 5}}))
+    reproduce.main(["--only", "mnist", "--reuse", "--data-dir", "d", "--output-dir",
+                    str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "could not be read" in out and "RESULT script=reproduce examples=1" in out
+    assert json.loads((tmp_path / "results.json").read_text())["rows"][0]["measured"] == 0.97
+
+
+# --- Writing outputs when the disk is full, or the folder changes under the run ----------
+
+
+def no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def test_no_space_for_metrics_keeps_the_earlier_run_s_file(tmp_path, monkeypatch, capsys):
+    import mnist
+
+    argv = ["--smoke", "--epochs", "1", "--output-dir", str(tmp_path), "--verbose", "0"]
+    mnist.main(argv)  # an earlier, successful run
+    before = (tmp_path / "metrics.json").read_bytes()
+    capsys.readouterr()
+    monkeypatch.setattr(Path, "write_text", no_space)
+    code, out, err = run_in_process(mnist.main, argv, capsys)
+    message = err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in err and "RESULT" not in out
+    assert message == (f"error: could not write {tmp_path / 'metrics.json'} (No space left "
+                       f"on device); files of earlier runs are kept as they were. Make room or "
+                       f"fix the folder (or pass --output-dir elsewhere) and run again.")
+    monkeypatch.undo()
+    assert (tmp_path / "metrics.json").read_bytes() == before
+    assert not list(tmp_path.glob("*.partial*"))
+
+
+def test_no_space_for_a_checkpoint_during_training(tmp_path, monkeypatch, capsys):
+    import keras
+
+    import convnet
+
+    monkeypatch.setattr(keras.Model, "save", no_space)  # ModelCheckpoint saves with it
+    code, out, err = run_in_process(convnet.main, [
+        "scratch", "--smoke", "--epochs", "1", "--output-dir", str(tmp_path), "--verbose", "0"],
+        capsys)
+    assert code == 2 and "Traceback" not in err
+    assert "No space left on device" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "scratch" / "model.keras").exists()
+    assert not (tmp_path / "scratch" / "metrics.json").exists()
+
+
+def test_a_folder_removed_during_the_run_is_one_line_but_a_bug_keeps_its_traceback(tmp_path):
+    import helpers
+
+    folder = helpers.prepare_output_dir(tmp_path / "runs")
+    gone = OSError(errno.ENOENT, "No such file or directory", str(folder / "training.png"))
+    assert "could not write" in helpers.write_failure(gone)
+    elsewhere = OSError(errno.ENOENT, "No such file or directory", "/nonexistent/dlwp.txt")
+    assert helpers.write_failure(elsewhere) is None  # not an output: possibly a bug
+
+    def bug():
+        raise elsewhere
+
+    with pytest.raises(OSError):
+        helpers.run(bug)
+    with pytest.raises(SystemExit) as exit_info:
+        helpers.run(lambda: (_ for _ in ()).throw(gone))
+    assert exit_info.value.code == 2

@@ -4,11 +4,12 @@ import importlib
 import json
 import re
 
+import helpers
+
 import keras
 import numpy as np
 import pytest
 
-import helpers
 from conftest import assert_png
 
 # ---- The offline loaders return exactly what keras.datasets returns for the same file ------

@@ -90,6 +90,7 @@ def test_verdicts_median_and_range():
 
 def test_update_readme_replaces_only_between_the_markers(tmp_path):
     import helpers
+
     import reproduce
 
     readme = tmp_path / "README.md"
