@@ -21,13 +21,15 @@ decoded and resized once, then cached; dogs_vs_cats.py) instead of ImageDataGene
 resizing, and its augmentation settings applied as Keras 2.0.8 applied them (one affine
 transform per picture, shear in radians, independent height and width zoom), in the
 pipeline rather than as Keras's augmentation layers, which blur and read the settings
-differently. Every training stage keeps the checkpoint with the lowest validation loss and
-tests that one (and reports the last epoch's test accuracy beside it). `learning_rate=`
-replaces `lr=`; 5.4 computes its gradients with tf.GradientTape instead of K.gradients
-(jax.grad or PyTorch's backward() when KERAS_BACKEND is jax or torch). Training runs in
-mixed precision where that is faster at the same accuracy (--no-mixed-precision turns it
-off). VGG16 inputs go through `vgg16.preprocess_input`, the preprocessing its ImageNet
-weights were trained with (the 1st edition only rescaled them to [0, 1]).
+differently. An epoch of `augment` is the book's steps_per_epoch=100 batches of 32 (3,200
+pictures); the other stages' epochs are one pass over the training pictures, as in the book
+(--steps-per-epoch changes it). Every training stage keeps the checkpoint with the lowest
+validation loss and tests that one (and reports the last epoch's test accuracy beside it).
+`learning_rate=` replaces `lr=`; 5.4 computes its gradients with tf.GradientTape instead of
+K.gradients (jax.grad or PyTorch's backward() when KERAS_BACKEND is jax or torch). Training
+runs in mixed precision where that is faster at the same accuracy (--no-mixed-precision
+turns it off). VGG16 inputs go through `vgg16.preprocess_input`, the preprocessing its
+ImageNet weights were trained with (the 1st edition only rescaled them to [0, 1]).
 
 Run it:
     python files/convnet.py mnist --data-dir ~/data      # reads ~/data/mnist.npz

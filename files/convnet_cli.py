@@ -32,7 +32,7 @@ VGG16_WEIGHTS_STAGES = ("features", "features-augment", "visualize")
 IMAGE_DATA_NOTE = (
     "\nThe pictures: DATA_DIR/cats_and_dogs_small/ (DATA_DIR defaults to data/, where "
     "`prepare` puts them).\nWith --smoke: the small sample pictures in "
-    "data/sample/cats_and_dogs_small/, unless --data-dir holds a split already."
+    "data/sample/cats_and_dogs_small/,\nunless --data-dir holds a split already."
 )
 
 
