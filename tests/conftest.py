@@ -1,5 +1,9 @@
-"""Shared test tools: run a chapter script as a real subprocess and read what it left behind."""
+"""Shared test tools: run a chapter script (in this process, or as a real subprocess where
+the process itself is under test) and read what it left behind."""
 
+import contextlib
+import importlib
+import io
 import json
 import math
 import os
@@ -15,8 +19,40 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 FILES = REPO_ROOT / "files"
 
 
-def run_script(script, *args, timeout=240, env=None):
-    """Run `python files/<script>.py ARGS` from the repository root, as a reader would."""
+def run_script(script, *args, env=None):
+    """Run files/<script>.py's `main(ARGS)` in this process, as `python files/<script>.py
+    ARGS` runs it (through helpers.run: exit codes, the one-line errors), and return what a
+    subprocess would: returncode, stdout, stderr. TensorFlow and Keras are imported once
+    per test worker instead of once per run. `env` sets environment variables meanwhile."""
+    import helpers
+
+    module = importlib.import_module(script)
+    saved = dict(os.environ)
+    os.environ.pop("DLWP_DATA_DIR", None)  # tests decide where data comes from
+    os.environ.update(env or {})
+    stdout, stderr = io.StringIO(), io.StringIO()
+    returncode = 0
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            helpers.run(lambda: module.main([str(arg) for arg in args]))
+    except SystemExit as exit_info:
+        code = exit_info.code
+        returncode = code if isinstance(code, int) else (0 if code is None else 1)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        keras = sys.modules.get("keras")
+        if keras is not None:  # as a fresh process would start: no models, float32
+            keras.backend.clear_session()
+            keras.mixed_precision.set_global_policy("float32")
+    return subprocess.CompletedProcess([script, *map(str, args)], returncode,
+                                       stdout.getvalue(), stderr.getvalue())
+
+
+def run_process(script, *args, timeout=240, env=None):
+    """Run `python files/<script>.py ARGS` as a real subprocess from the repository root, as
+    a reader would: for the tests where the process itself is under test (the command line
+    end to end, Ctrl-C, errors while Keras is imported, other backends)."""
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
     environment.pop("DLWP_DATA_DIR", None)  # tests decide where data comes from
     environment.update(env or {})

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from conftest import read_metrics, result_fields, run_script
+from conftest import read_metrics, result_fields, run_process
 
 # (script, arguments): every script, every convnet.py stage that trains or draws, in three
 # groups of about equal time, each run in order in one folder (see SmokeRunsOnOneBackend).
@@ -68,7 +68,7 @@ class SmokeRunsOnOneBackend:
 
     def test_smoke_run(self, script, args, output_dir):
         require(self.backend)
-        result = run_script(script, *args, "--smoke", "--verbose", "0",
+        result = run_process(script, *args, "--smoke", "--verbose", "0",
                             "--output-dir", output_dir, env={"KERAS_BACKEND": self.backend})
         assert result.returncode == 0, result.stderr[-4000:]
         fields = result_fields(result.stdout)

@@ -1,6 +1,7 @@
 """Tests for files/convnet.py (Chapter 5): every stage in --smoke mode, offline.
 
-The stages run as subprocesses, the way a reader runs them, on the committed sample
+The stages run in this process through convnet.main(argv) (one, mnist, as a real process
+the way a reader starts it), on the committed sample
 pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
 data/make_images.py; the VGG16 stages use --weights none or small weight files in Keras's
 layout (no download). The machinery beside convnet.py has its own tests:
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 
 import make_images
-from conftest import assert_png, result_fields, run_script, write_vgg16_weights
+from conftest import assert_png, result_fields, run_process, run_script, write_vgg16_weights
 
 
 def run_convnet(*args):
@@ -91,8 +92,10 @@ def features_augment_run(images, runs, vgg16_notop):
 # --- Training stages -------------------------------------------------------------------
 
 
-def test_mnist_smoke(runs):
-    assert_ok(run_convnet("mnist", "--smoke", "--output-dir", runs), "mnist")
+def test_mnist_smoke_as_a_reader_starts_it(runs):
+    # The one convnet.py run in a real process; the other stages run in this one.
+    assert_ok(run_process("convnet", "mnist", "--smoke", "--verbose", "0", "--output-dir",
+                          runs), "mnist")
     check_training(runs, "mnist")
 
 
@@ -259,12 +262,14 @@ def test_prepare_missing_source_fails_clearly(tmp_path):
     assert not (tmp_path / "cats_and_dogs_small").exists()
 
 
-def fake_kagglehub(folder, body):
-    """A kagglehub module on PYTHONPATH whose competition_download does `body`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "kagglehub.py").write_text(
-        "from pathlib import Path\n\n\ndef competition_download(handle):\n" + body)
-    return {"PYTHONPATH": str(folder)}
+def fake_kagglehub(monkeypatch, competition_download):
+    """A kagglehub module whose competition_download is the function given."""
+    import sys
+    import types
+
+    module = types.ModuleType("kagglehub")
+    module.competition_download = competition_download
+    monkeypatch.setitem(sys.modules, "kagglehub", module)
 
 
 def assert_clear_exit_2(result, *needles):
@@ -280,25 +285,27 @@ KAGGLE_NEEDLES = ('pip install ".[kaggle]"', "kaggle.json", "KAGGLE_USERNAME", "
                   "--source")
 
 
-def test_prepare_download_failure_is_a_clear_error(tmp_path):
-    env = fake_kagglehub(tmp_path / "fake", "    raise RuntimeError("
-                         "'401 Client Error: Unauthorized for dogs-vs-cats')\n")
+def test_prepare_download_failure_is_a_clear_error(tmp_path, monkeypatch):
+    def unauthorized(handle):
+        raise RuntimeError("401 Client Error: Unauthorized for dogs-vs-cats")
+
+    fake_kagglehub(monkeypatch, unauthorized)
     result = run_script("convnet", "prepare", "--data-dir", tmp_path, "--output-dir",
-                        tmp_path / "runs", "--verbose", "0", env=env)
+                        tmp_path / "runs", "--verbose", "0")
     assert_clear_exit_2(result, "401 Client Error", "kagglehub", *KAGGLE_NEEDLES)
     assert not (tmp_path / "cats_and_dogs_small").exists()
 
 
-def test_prepare_without_kagglehub_says_how_to_get_it(tmp_path):
-    fake = tmp_path / "fake"
-    fake.mkdir()
-    (fake / "kagglehub.py").write_text("raise ImportError('No module named kagglehub')\n")
+def test_prepare_without_kagglehub_says_how_to_get_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "kagglehub", None)  # `import kagglehub` fails
     result = run_script("convnet", "prepare", "--data-dir", tmp_path, "--output-dir",
-                        tmp_path / "runs", "--verbose", "0", env={"PYTHONPATH": str(fake)})
+                        tmp_path / "runs", "--verbose", "0")
     assert_clear_exit_2(result, *KAGGLE_NEEDLES)
 
 
-def test_prepare_unpacks_a_kagglehub_download(tmp_path):
+def test_prepare_unpacks_a_kagglehub_download(tmp_path, monkeypatch):
     import zipfile
 
     # What the competition download holds: train.zip (with train/cat.N.jpg ...) and more.
@@ -310,9 +317,9 @@ def test_prepare_unpacks_a_kagglehub_download(tmp_path):
         for picture in pictures.iterdir():
             archive.write(picture, f"train/{picture.name}")
     (download / "sampleSubmission.csv").write_text("id,label\n")
-    env = fake_kagglehub(tmp_path / "fake", f"    return {str(download)!r}\n")
+    fake_kagglehub(monkeypatch, lambda handle: str(download))
     result = run_script("convnet", "prepare", "--data-dir", tmp_path / "data", "--output-dir",
-                        tmp_path / "runs", "--verbose", "0", env=env)
+                        tmp_path / "runs", "--verbose", "0")
     assert assert_ok(result, "prepare")["copied"] == str(len(KAGGLE_NUMBERS) * 2 - 4)
     split = tmp_path / "data" / "cats_and_dogs_small"
     assert {path.name for path in (split / "test" / "dogs").iterdir()} == \

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import make_images
-from conftest import FILES, REPO_ROOT, read_metrics, result_fields, run_script
+from conftest import FILES, REPO_ROOT, read_metrics, result_fields, run_process, run_script
 
 
 def assert_input_error(result, *needles):
@@ -227,8 +227,8 @@ def test_ctrl_c_ends_in_one_line_and_exit_130(tmp_path):
 
 @pytest.mark.parametrize("backend", ["pytorch", "tf"])
 def test_an_unknown_backend_name_is_one_line(backend, tmp_path):
-    result = run_script("mnist", "--smoke", "--output-dir", tmp_path,
-                        env={"KERAS_BACKEND": backend})
+    result = run_process("mnist", "--smoke", "--output-dir", tmp_path,
+                         env={"KERAS_BACKEND": backend})
     message = assert_input_error(result, repr(backend), "tensorflow, jax, torch",
                                  "the environment variable KERAS_BACKEND")
     assert "unset KERAS_BACKEND" in message
@@ -237,7 +237,7 @@ def test_an_unknown_backend_name_is_one_line(backend, tmp_path):
 def test_an_unknown_backend_in_keras_json_names_the_file(tmp_path):
     (tmp_path / "keras.json").write_text('{"backend": "theano", "floatx": "float32"}')
     environment = {"KERAS_HOME": str(tmp_path), "KERAS_BACKEND": ""}
-    result = run_script("imdb", "--smoke", "--output-dir", tmp_path / "runs", env=environment)
+    result = run_process("imdb", "--smoke", "--output-dir", tmp_path / "runs", env=environment)
     assert_input_error(result, "'theano'", str(tmp_path / "keras.json"), 'edit "backend"')
 
 
@@ -246,8 +246,8 @@ def test_a_backend_whose_package_is_missing_says_what_to_install(tmp_path):
     (tmp_path / "jax").mkdir()
     (tmp_path / "jax" / "__init__.py").write_text(
         "raise ModuleNotFoundError(\"No module named 'jax'\")\n")
-    result = run_script("convnet", "scratch", "--smoke", "--output-dir", tmp_path / "runs",
-                        env={"KERAS_BACKEND": "jax", "PYTHONPATH": str(tmp_path)})
+    result = run_process("convnet", "scratch", "--smoke", "--output-dir", tmp_path / "runs",
+                         env={"KERAS_BACKEND": "jax", "PYTHONPATH": str(tmp_path)})
     assert_input_error(result, "'jax'", "needs the jax package", 'pip install ".[jax]"')
 
 

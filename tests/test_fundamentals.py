@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fundamentals
-from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_script
+from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_process
 
 
 def assert_partition(train, validation, num_samples):
@@ -179,8 +179,8 @@ def test_bad_flags_are_usage_errors(flags, capsys):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("fundamentals")
-    completed = run_script("fundamentals", "--smoke", "--verbose", "0",
-                           "--output-dir", output_dir)
+    completed = run_process("fundamentals", "--smoke", "--verbose", "0",
+                            "--output-dir", output_dir)
     return completed, output_dir
 
 

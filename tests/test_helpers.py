@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import assert_png
+from conftest import REPO_ROOT, assert_png
 
 # ---- The offline loaders return exactly what keras.datasets returns for the same file ------
 
@@ -151,8 +151,14 @@ def test_sample_data_generator_writes_every_file(tmp_path):
     make_sample_data.main(tmp_path)
     names = {path.name for path in tmp_path.iterdir()}
     assert names == {"mnist.npz", "imdb.npz", "imdb_word_index.json", "reuters.npz",
-                     "reuters_word_index.json", "boston_housing.npz"}
-    assert sum(path.stat().st_size for path in tmp_path.iterdir()) < 1_000_000
+                     "reuters_word_index.json", "boston_housing.npz", "cats_and_dogs_small"}
+    files = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert len(files) == 6 + 128  # the datasets, and the sample pictures
+    assert sum(path.stat().st_size for path in files) < 1_200_000
+    # What is committed in data/sample/ is what the generator writes.
+    committed = REPO_ROOT / "data" / "sample"
+    for path in files:
+        assert path.read_bytes() == (committed / path.relative_to(tmp_path)).read_bytes(), path
 
 
 # ---- Multi-hot vectors and decoding -----------------------------------------------------------

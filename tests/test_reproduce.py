@@ -1,18 +1,41 @@
 """files/reproduce.py: runs examples as a reader would and writes book vs measured."""
 
 import json
+from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, assert_png, result_fields, run_script
+from conftest import REPO_ROOT, assert_png, result_fields, run_process, run_script
+
+
+def record_smoke_runs(output_dir):
+    """What every example's --smoke run leaves in reproduce's folders (metrics.json with its
+    settings), so that a --reuse run plans, summarizes and writes without training."""
+    import reproduce
+
+    for entry in reproduce.BOOK:
+        stage = entry["command"][1] if len(entry["command"]) > 1 else None
+        folder = output_dir / "examples" / "seed42" / Path(entry["command"][0]).stem
+        folder = folder / stage if stage else folder
+        folder.mkdir(parents=True, exist_ok=True)
+        record = {"script": entry["command"][0][:-3], entry["metric"]: 0.75, "seconds": 2.0,
+                  "settings": {"seed": 42, "smoke": True, "epochs": 2}}
+        for metric in entry.get("extra_metrics", {}):
+            record[metric] = 3.5
+        if stage:
+            record["stage"] = stage
+        if entry.get("weights"):
+            record["weights"] = record["settings"]["weights"] = "none"
+        (folder / "metrics.json").write_text(json.dumps(record))
 
 
 @pytest.fixture(scope="module")
 def smoke_reproduction(tmp_path_factory):
-    """`reproduce.py --smoke` over every example: each one's smoke data, in book order."""
+    """`reproduce.py --smoke --reuse` over every example, in book order, on recorded smoke
+    runs (each script's own smoke run is tested in its own module)."""
     output_dir = tmp_path_factory.mktemp("reproduce")
-    result = run_script("reproduce", "--smoke", "--output-dir", output_dir, timeout=900)
-    return result, output_dir
+    record_smoke_runs(output_dir)
+    return run_script("reproduce", "--smoke", "--reuse", "--output-dir", output_dir), output_dir
 
 
 def test_smoke_reproduction_of_every_example(smoke_reproduction):
@@ -35,27 +58,24 @@ def test_smoke_reproduction_of_every_example(smoke_reproduction):
     assert "| bostonhousing | test_mae | 2.55 (1st ed. 3.6 (final model), test) |" in table
     assert "`python files/mnist.py --smoke" in table  # the exact command
     assert "`python files/convnet.py finetune --smoke" in table
+    assert "`python files/convnet.py features --smoke --weights none" in table
     record = json.loads((output_dir / "results.json").read_text())
     verdicts = {row["name"] + ":" + row["metric"]: row["verdict"] for row in record["rows"]}
     assert len(verdicts) == rows
     assert verdicts["mnist:test_accuracy"].startswith("ran (smoke")
     assert verdicts["tensors:test_accuracy"] == "ran (no book number)"
     assert verdicts["convnet-features:test_accuracy"].endswith("(untrained VGG16: weights=none)")
-    assert all(row["seconds"] > 0 for row in record["rows"])
+    assert all(row["seconds"] > 0 and row["recorded"] for row in record["rows"])
     assert record["machine"]["cores"] >= 1 and record["machine"]["keras"]
     assert_png(output_dir / "results.png")
-    # Each example ran with its own output folder, as a reader's run would; convnet.py's
-    # stages shared one, so finetune and visualize found the earlier stages' models.
-    examples = output_dir / "examples" / "seed42"
-    assert (examples / "mnist" / "metrics.json").is_file()
-    assert (examples / "convnet" / "finetune" / "model.keras").is_file()
 
 
 def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     """finetune without features-augment's model: 'not run' with the script's reason; the
     other example still runs, and the exit code stays 0 (nothing crashed)."""
-    result = run_script("reproduce", "--smoke", "--only", "tensors,convnet-finetune",
-                        "--output-dir", tmp_path, timeout=300)
+    # A real run, as a reader starts it: reproduce.py starts each example as a subprocess.
+    result = run_process("reproduce", "--smoke", "--only", "tensors,convnet-finetune",
+                         "--output-dir", tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     fields = result_fields(result.stdout)
     assert fields["not_run"] == "1" and fields["crashed"] == "0" and fields["ran"] == "1"

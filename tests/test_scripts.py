@@ -1,4 +1,5 @@
-"""The chapter 2-3 scripts, run end to end as a reader runs them: `python files/<name>.py`."""
+"""The chapter 2-3 scripts end to end: each one's --smoke run as a reader starts it
+(`python files/<name>.py`, a real process), the rest in this process through main(argv)."""
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ from conftest import (
     assert_png,
     read_metrics,
     result_fields,
+    run_process,
     run_script,
 )
 
@@ -30,7 +32,7 @@ def smoke_run(tmp_path_factory):
     def run(script):
         if script not in runs:
             output_dir = tmp_path_factory.mktemp(script)
-            done = run_script(script, "--smoke", "--verbose", "0", "--output-dir", output_dir)
+            done = run_process(script, "--smoke", "--verbose", "0", "--output-dir", output_dir)
             runs[script] = (done, output_dir)
         return runs[script]
 
