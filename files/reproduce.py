@@ -384,16 +384,21 @@ def machine_line(machine):
             f"{machine['tensorflow']}), Python {machine['python']}.")
 
 
-def update_readme(readme, table, machine, total_seconds):
-    """Replace what stands between the two marker comments in the README."""
+def update_readme(readme, table, machine, total_seconds, recorded=0):
+    """Replace what stands between the two marker comments in the README; `recorded`: how
+    many of the runs were recorded earlier (--reuse) rather than run now."""
     text = Path(readme).read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise helpers.InputError(f"{readme} has no {README_START} ... {README_END} markers "
                                  f"around its results table")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
+    how = f" in {total_seconds / 60:.0f} minutes"
+    if recorded:
+        how += (f", taking {recorded} runs recorded earlier on this machine (--reuse; each "
+                f"row's wall time is its own run's)")
     block = (f"{README_START}\n{machine_line(machine)} Written by `python files/reproduce.py "
-             f"--update-readme` in {total_seconds / 60:.0f} minutes.\n\n{table}{README_END}")
+             f"--update-readme`{how}.\n\n{table}{README_END}")
     helpers.save_atomically(Path(readme), lambda partial: partial.write_text(
         head + block + tail, encoding="utf-8"))
 
@@ -546,7 +551,8 @@ def main(argv=None):
         encoding="utf-8"))
     plot_results(rows, folder / "results.png")
     if args.update_readme:
-        update_readme(args.update_readme, table, machine, total)
+        recorded = len({path for row in rows for path in row.get("recorded", [])})
+        update_readme(args.update_readme, table, machine, total, recorded)
         print(f"updated {args.update_readme}")
     print(table)
     crashed = [row["name"] for row in rows if row["verdict"] == "crashed"]

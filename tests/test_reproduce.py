@@ -127,6 +127,8 @@ def test_update_readme_replaces_only_between_the_markers(tmp_path):
     assert after == original.split(reproduce.README_END)[1]
     assert "Machine: Test CPU, 2 cores; GPU: none found; Keras 3.x on jax" in inside
     assert "in 10 minutes" in inside and "| mnist |" in inside
+    reproduce.update_readme(readme, "| mnist |\n", machine, 60, recorded=12)
+    assert "in 1 minutes, taking 12 runs recorded earlier on this machine" in readme.read_text()
     readme.write_text("no markers here\n")
     with pytest.raises(helpers.InputError, match="markers"):
         reproduce.update_readme(readme, "", machine, 1)
