@@ -74,7 +74,7 @@ def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     """finetune without features-augment's model: 'not run' with the script's reason; the
     other example still runs, and the exit code stays 0 (nothing crashed)."""
     # A real run, as a reader starts it: reproduce.py starts each example as a subprocess.
-    result = run_process("reproduce", "--smoke", "--only", "tensors,convnet-finetune",
+    result = run_process("reproduce", "--smoke", "--only", "mnist,convnet-finetune",
                          "--output-dir", tmp_path, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     fields = result_fields(result.stdout)
