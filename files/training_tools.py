@@ -14,6 +14,7 @@ epoch, and always downloaded VGG16's weights):
 
 import json
 import time
+import zipfile
 from pathlib import Path
 
 import helpers
@@ -257,6 +258,9 @@ def load_stage_model(output_dir, stage, expected=None):
         raise helpers.DataUnavailable(f"{path} not found: {again} first.")
     print(f"loading {path}")
     try:
+        with open(path, "rb") as file:  # unreadable: PermissionError, with its reason
+            if not zipfile.is_zipfile(file):  # Keras would call it "not found"
+                raise ValueError("not a .keras file: not a zip archive")
         model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds for a file it cannot read
         raise helpers.DataUnavailable(
