@@ -95,7 +95,9 @@ def check_backend():
                "edit \"backend\" in that file, or override it with `export KERAS_BACKEND=jax`")
         _exit_with(f"Keras backend {backend!r} (from {source}) is not one of "
                    f"{', '.join(BACKEND_PACKAGES)}; set it to one of them: {fix}.")
-    try:
+    if backend == "tensorflow":
+        return  # installed with the project; importing it here would slow every start-up
+    try:  # jax or torch: Keras imports it right after, so the import costs nothing extra
         importlib.import_module(BACKEND_PACKAGES[backend])
     except ImportError as error:
         _exit_with(f"Keras backend {backend!r} (from {source}) needs the "
@@ -230,9 +232,10 @@ def save_atomically(path, save):
         partial.replace(path)
     except OSError as error:
         partial.unlink(missing_ok=True)
-        if write_failure(error, path) is None:
+        message = write_failure(error, path)
+        if message is None:
             raise
-        raise WriteFailed(write_failure(error, path)) from None
+        raise WriteFailed(message) from None
     return path
 
 
@@ -268,9 +271,10 @@ def run(main):
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)
     except OSError as error:  # written by Keras or matplotlib (a checkpoint, a plot)
-        if write_failure(error) is None:
+        message = write_failure(error)
+        if message is None:
             raise
-        print(f"error: {write_failure(error)}", file=sys.stderr)
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
