@@ -106,12 +106,14 @@ def mnist(args):
     history = model.fit(train_images, train_labels, epochs=args.epochs,
                         batch_size=args.batch_size, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="MNIST convnet")
+                         title="MNIST convnet", book=helpers.book_history(SCRIPT, "mnist"),
+                         examples_per_epoch=len(train_images))
     helpers.save_atomically(args.output_dir / "model.keras", model.save)
 
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (book: 0.991), test loss {test_loss:.4f}")
-    return {"test_accuracy": test_accuracy, "test_loss": test_loss}, {"history": history.history}
+    return ({"test_accuracy": test_accuracy, "test_loss": test_loss},
+            {"history": history.history, "pictures_per_epoch": len(train_images)})
 
 
 # --------------------------------------------------------------------------------------
@@ -195,8 +197,11 @@ def scratch(args):
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, callbacks=[checkpoint, timer],
                         verbose=args.verbose)
+    # The book's curves beside this run's (dashed): the same recipe on Keras 2.0.8.
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="Dogs vs cats, convnet from scratch")
+                         title="Dogs vs cats, convnet from scratch",
+                         book=helpers.book_history(SCRIPT, "scratch"),
+                         examples_per_epoch=pictures.train_steps * args.batch_size)
     return training_tools.test_best_and_last(
         model, history, checkpoint, timer, pictures.test, "~0.72 validation",
         pictures.train_steps, args.batch_size, pictures.skipped, {"precision": precision})
@@ -215,7 +220,9 @@ def augment(args):
                         validation_data=pictures.validation, callbacks=[checkpoint, timer],
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="Dogs vs cats, with augmentation and dropout")
+                         title="Dogs vs cats, with augmentation and dropout",
+                         book=helpers.book_history(SCRIPT, "augment"),
+                         examples_per_epoch=pictures.train_steps * args.batch_size)
     results, details = training_tools.test_best_and_last(
         model, history, checkpoint, timer, pictures.test, "0.82-0.84 validation",
         pictures.train_steps, args.batch_size, pictures.skipped, {"precision": precision})
@@ -229,8 +236,10 @@ def augment(args):
         earlier = {}
     if "history" in earlier:
         path = convnet_figures.compare_validation_accuracy(
-            [("from scratch", earlier, earlier["test_accuracy"]),
-             ("augmentation + dropout", details, results["test_accuracy"])],
+            [("from scratch", earlier, earlier["test_accuracy"],
+              helpers.book_history(SCRIPT, "scratch")),
+             ("augmentation + dropout", details, results["test_accuracy"],
+              helpers.book_history(SCRIPT, "augment"))],
             args.output_dir / "compare_scratch.png")
         print(f"comparison: {path}")
     else:
@@ -300,11 +309,13 @@ def features(args):
                         epochs=args.epochs, validation_data=as_dataset(val_features, val_labels),
                         callbacks=[checkpoint, timer], verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title=f"VGG16 features (weights={args.weights}) + Dense")
+                         title=f"VGG16 features (weights={args.weights}) + Dense",
+                         book=helpers.book_history(SCRIPT, "features"),
+                         examples_per_epoch=len(train_features))
     results, details = training_tools.test_best_and_last(
         model, history, checkpoint, timer, as_dataset(test_features, test_labels),
         "~0.90 validation", None, args.batch_size, pictures.skipped, {"weights": args.weights})
-    return results, {**details, "precision": precision}
+    return results, {**details, "precision": precision, "pictures_per_epoch": len(train_features)}
 
 
 def features_augment(args):
@@ -334,7 +345,9 @@ def features_augment(args):
                         validation_data=pictures.validation, callbacks=[checkpoint, timer],
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title=f"VGG16 frozen base + augmentation (weights={args.weights})")
+                         title=f"VGG16 frozen base + augmentation (weights={args.weights})",
+                         book=helpers.book_history(SCRIPT, "features-augment"),
+                         examples_per_epoch=pictures.train_steps * args.batch_size)
     results, details = training_tools.test_best_and_last(
         model, history, checkpoint, timer, pictures.test, "~0.96 validation",
         pictures.train_steps, args.batch_size, pictures.skipped, {"weights": args.weights})
@@ -376,7 +389,9 @@ def finetune(args):
                         validation_data=pictures.validation, callbacks=[checkpoint, timer],
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title=f"VGG16 fine-tuned from block5_conv1 (weights={weights})")
+                         title=f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
+                         book=helpers.book_history(SCRIPT, "finetune"),
+                         examples_per_epoch=pictures.train_steps * args.batch_size)
     results, details = training_tools.test_best_and_last(
         model, history, checkpoint, timer, pictures.test, "0.97 validation, 0.968 test",
         pictures.train_steps, args.batch_size, pictures.skipped, {"weights": weights})
@@ -595,6 +610,10 @@ def main(argv=None):
     args = convnet_cli.parse_args(STAGES, __doc__, argv)
     started = helpers.start(args)
     results, details = STAGES[args.stage].run(args)
+    book = helpers.book_history(SCRIPT, args.stage)  # None: the book printed no log of it
+    if book is not None:  # the book's run, and how far this one is from it, in metrics.json
+        details["book_history"] = {"history": helpers.beside_book(
+            book, details["history"], details["pictures_per_epoch"])}
     helpers.write_results(
         args, SCRIPT,
         {"stage": args.stage, **results, "seconds": time.perf_counter() - started},

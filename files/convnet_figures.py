@@ -81,23 +81,35 @@ def overlay_heatmap(picture, heatmap, path, alpha=0.4):
 def compare_validation_accuracy(runs, path):
     """One figure of the validation accuracy of several runs, by training pictures seen.
 
-    `runs` is a list of (label, details, test accuracy), details holding "history" and
-    "pictures_per_epoch": epochs of the stages differ in size (2,000 vs 3,200 pictures in
-    the book), so the runs are compared by how many training pictures the model had seen.
+    `runs` is a list of (label, details, test accuracy, the book's run or None), details
+    holding "history" and "pictures_per_epoch": epochs of the stages differ in size (2,000
+    vs 3,200 pictures in the book), so the runs are compared by how many training pictures
+    the model had seen. The book's runs are drawn dashed, in the colour of their stage.
     """
-    figure, axes = plt.subplots(figsize=(7, 4.5))
-    for label, run, accuracy in runs:
+    figure, axes = plt.subplots(figsize=(7.5, 5))
+    notes = []
+    for label, run, accuracy, book in runs:
         val_accuracy = run["history"]["val_accuracy"]
         per_epoch = run.get("pictures_per_epoch") or 2000
         seen = [(epoch + 1) * per_epoch / 1000 for epoch in range(len(val_accuracy))]
-        axes.plot(seen, val_accuracy,
-                  label=f"{label}: best-checkpoint test accuracy {accuracy:.1%}")
+        (line,) = axes.plot(seen, val_accuracy,
+                            label=f"{label}: best-checkpoint test accuracy {accuracy:.1%}")
+        if book is not None:
+            book_values = book["history"]["val_accuracy"]
+            book_seen = [(epoch + 1) * book["examples_per_epoch"] / 1000
+                         for epoch in range(len(book_values))]
+            axes.plot(book_seen, book_values, "--", color=line.get_color(), linewidth=1.2,
+                      label=f"{label} (book, 1st ed.)")
+            if book["note"]:
+                notes.append(book["note"])
     axes.set_xlabel("training pictures seen (thousands)")
     axes.set_ylabel("validation accuracy")
     axes.set_title("Dogs vs cats: validation accuracy, scratch vs augmented")
     axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
+    axes.legend(fontsize=8)
+    caption = "; ".join(["dashed: the book's runs (section 5.2, Keras 2.0.8)", *notes])
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    figure.text(0.5, 0.015, caption, ha="center", fontsize=8, wrap=True)
     helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
     plt.close(figure)

@@ -8,9 +8,9 @@ Only what at least two scripts need lives here:
   of a traceback;
 - dataset loading: `keras.datasets` by default, or Keras's own files from `--data-dir`;
 - `vectorize_sequences` (multi-hot encoding) and `decode_words` (word ids back to text);
-- `plot_history` (training vs validation curves as PNG), `write_results` (`metrics.json`
-  plus the final `RESULT ...` line) and `save_atomically` (no half-written file that
-  looks complete).
+- `plot_history` (training vs validation curves as PNG, with the book's own curves from
+  `book_history` beside them), `write_results` (`metrics.json` plus the final `RESULT ...`
+  line) and `save_atomically` (no half-written file that looks complete).
 
 Each script stays readable without opening this file: the names say what they do.
 
@@ -474,35 +474,132 @@ def decode_words(sequence, word_index, index_from=3, unknown="?"):
 # --------------------------------------------------------------------------------------
 
 
-def plot_history(history, metrics, path, title=None, skip_first=0):
+def plot_history(history, metrics, path, title=None, book=None, examples_per_epoch=None):
     """Plot training vs validation curves, one panel per metric, into a PNG file.
 
     `history` is a keras History or its `.history` dict; `metrics` names keys such as
-    "loss", "accuracy" or "mae" (the "val_" curve is drawn when present).
+    "loss", "accuracy" or "mae" (the "val_" curve is drawn when present). `book` is the
+    book's run of the same example (`book_history`): its curves are drawn dashed in the
+    same colours, labelled "book, 1st ed.", with a caption saying how its run differs.
+    The x axis counts epochs when one of the book's epochs covered as many training examples
+    as one of this run's (`examples_per_epoch`), else training examples seen.
     """
     curves = getattr(history, "history", history)
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    same_epochs = book is None or examples_per_epoch in (None, book["examples_per_epoch"])
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.4), squeeze=False)
     for ax, metric in zip(axes[0], metrics, strict=True):
         curve_styles = ((metric, "o-", "training"), (f"val_{metric}", "s-", "validation"))
         for key, style, label in curve_styles:
             if key in curves:
-                values = curves[key][skip_first:]
-                epochs = range(skip_first + 1, skip_first + len(values) + 1)
-                ax.plot(epochs, values, style, markersize=3, label=f"{label} {metric}")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+                x = _x_values(len(curves[key]), None if same_epochs else examples_per_epoch)
+                (line,) = ax.plot(x, curves[key], style, markersize=3, label=f"{label} {metric}")
+                if book is not None and key in book["history"]:
+                    values = book["history"][key]
+                    x = _x_values(len(values), None if same_epochs else book["examples_per_epoch"])
+                    ax.plot(x, values, "--", color=line.get_color(), linewidth=1.2,
+                            label=f"{label} {metric} (book, 1st ed.)")
+        ax.set_xlabel("epoch" if same_epochs else "training examples seen (thousands)")
+        if same_epochs:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(metric)
         ax.set_title(_title_of(metric))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
+    caption = book_caption(book, curves, metrics, examples_per_epoch)
+    fig.tight_layout(rect=(0, 0.06 if caption else 0, 1, 1))
+    if caption:
+        fig.text(0.5, 0.015, caption, ha="center", fontsize=8, wrap=True)
+        print(caption)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     return path
+
+
+def _x_values(count, examples_per_epoch=None):
+    """Epochs 1..count, or the training examples seen after each of them (thousands)."""
+    if examples_per_epoch is None:
+        return list(range(1, count + 1))
+    return [(epoch + 1) * examples_per_epoch / 1000 for epoch in range(count)]
+
+
+def book_caption(book, curves, metrics, examples_per_epoch=None):
+    """One line under a plot: the book's run, how it differs, how far this run is from it."""
+    if book is None:
+        return None
+    parts = [f"dashed: the book's run {book['run']} (Keras 2.0.8)"]
+    if book["note"]:
+        parts.append(book["note"])
+    # Validation curves when there are any (accuracy first), else the training curves.
+    for names in ([f"val_{metric}" for metric in reversed(metrics)], list(reversed(metrics))):
+        distances = [distance for distance in (book_distance(curves, book, metric,
+                                                             examples_per_epoch)
+                                               for metric in names) if distance]
+        if distances:
+            parts.append(f"mean |run - book| over {distances[0]['points']} epochs: " + ", ".join(
+                f"{distance['metric']} {distance['mean_abs_difference']:.3f} (last 10: "
+                f"{distance['last_10_mean_abs_difference']:.3f})" for distance in distances))
+            break
+    return "; ".join(parts)
+
+
+BOOK_CURVES = REPO_ROOT / "data" / "book_curves.json"
+
+
+def book_history(script, stage):
+    """The book's run of `stage` of `script` (1st edition, from data/book_curves.json), or None
+    where the book printed no per-epoch log for it.
+
+    A dict: "run" (its name in the notebooks' logs), "history" (per-epoch values under Keras
+    3's names: loss, accuracy, val_loss, val_accuracy), "examples_per_epoch" (training
+    examples one of its epochs covered) and "note" (how the book's run differs, or None).
+    """
+    curves = json.loads(BOOK_CURVES.read_text(encoding="utf-8"))["curves"]
+    return curves.get(script, {}).get(stage)
+
+
+def book_distance(history, book, metric="val_accuracy", examples_per_epoch=None):
+    """How far a run's curve is from the book's: the mean absolute difference of `metric`
+    per epoch over the epochs both have, and over the last 10 of them. Where the epochs
+    differ in size, the book's curve is read (linearly) at this run's training examples seen.
+    None when one of them has no such curve."""
+    history = getattr(history, "history", history)
+    if book is None or metric not in history or metric not in book["history"]:
+        return None
+    run_values = np.asarray(history[metric], dtype="float64")
+    book_values = np.asarray(book["history"][metric], dtype="float64")
+    if examples_per_epoch in (None, book["examples_per_epoch"]):
+        count = min(len(run_values), len(book_values))
+        run_values, book_values = run_values[:count], book_values[:count]
+    else:
+        run_seen = np.asarray(_x_values(len(run_values), examples_per_epoch), dtype="float64")
+        book_seen = np.asarray(_x_values(len(book_values), book["examples_per_epoch"]),
+                               dtype="float64")
+        inside = (run_seen >= book_seen[0]) & (run_seen <= book_seen[-1])
+        run_values = run_values[inside]
+        book_values = np.interp(run_seen[inside], book_seen, book_values)
+    if len(run_values) == 0:
+        return None
+    differences = np.abs(run_values - book_values)
+    return {"metric": metric, "points": len(differences),
+            "mean_abs_difference": float(differences.mean()),
+            "last_10_mean_abs_difference": float(differences[-10:].mean())}
+
+
+def beside_book(book, history, examples_per_epoch=None):
+    """The book's run as metrics.json keeps it (`book_history`): its record, plus how many
+    training examples one of this run's epochs covered and the distance (`book_distance`)
+    of each curve the two runs share. None where the book has no log."""
+    if book is None:
+        return None
+    history = getattr(history, "history", history)
+    distances = [book_distance(history, book, metric, examples_per_epoch)
+                 for metric in book["history"]]
+    return {**book, "this_run_examples_per_epoch": examples_per_epoch,
+            "distance": {distance["metric"]: distance for distance in distances if distance}}
 
 
 def _title_of(metric):
@@ -535,7 +632,11 @@ def write_results(args, script, results, extra=None):
 
     results = {**results, "backend": keras.backend.backend()}  # tensorflow, jax or torch
     record = {"script": script, **_clean(results)}
-    record.update(_clean(extra or {}))
+    extra = dict(extra or {})
+    book = extra.pop("book_history", None)  # the book's numbers stay exactly as printed
+    record.update(_clean(extra))
+    if book is not None:
+        record["book_history"] = book
     record["settings"] = {key: str(value) if isinstance(value, Path) else value
                           for key, value in sorted(vars(args).items())}
     path = save_atomically(

@@ -83,8 +83,12 @@ def main(argv=None):
     validation = model.fit(partial_x_train, partial_y_train, epochs=args.epochs,
                            batch_size=args.batch_size, validation_data=(x_val, y_val),
                            verbose=args.verbose)
+    # The book's own curves beside this run's (dashed): the same split, Keras 2.0.8.
+    book = {"validation_history": helpers.book_history("imdb", "validation"),
+            "history": helpers.book_history("imdb", "final")}
     helpers.plot_history(validation, ["loss", "accuracy"], args.output_dir / "validation.png",
-                         title="IMDB: training vs validation")
+                         title="IMDB: training vs validation", book=book["validation_history"],
+                         examples_per_epoch=len(partial_x_train))
     val_loss = validation.history["val_loss"]
     best_epoch = int(np.argmin(val_loss)) + 1
     print(f"lowest validation loss {min(val_loss):.4f} at epoch {best_epoch} "
@@ -96,6 +100,9 @@ def main(argv=None):
     model = build_model()
     final = model.fit(x_train, y_train, epochs=args.final_epochs, batch_size=args.batch_size,
                       verbose=args.verbose)
+    helpers.plot_history(final, ["loss", "accuracy"], args.output_dir / "final.png",
+                         title="IMDB: the final model", book=book["history"],
+                         examples_per_epoch=len(x_train))
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (book: 0.885), test loss {test_loss:.4f}")
 
@@ -108,7 +115,11 @@ def main(argv=None):
         args, SCRIPT,
         {"test_accuracy": test_accuracy, "test_loss": test_loss, "best_epoch": best_epoch,
          "seconds": time.perf_counter() - started},
-        extra={"history": final.history, "validation_history": validation.history},
+        extra={"history": final.history, "validation_history": validation.history,
+               "book_history": {
+                   "validation_history": helpers.beside_book(
+                       book["validation_history"], validation, len(partial_x_train)),
+                   "history": helpers.beside_book(book["history"], final, len(x_train))}},
     )
 
 

@@ -57,8 +57,11 @@ def main(argv=None):
     model.summary()
     history = model.fit(train_images, train_labels, epochs=args.epochs,
                         batch_size=args.batch_size, verbose=args.verbose)
+    # The book's own curves beside this run's (dashed): the same network, Keras 2.0.8.
+    book = helpers.book_history("mnist", "training")
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="MNIST, Dense 512 -> 10")
+                         title="MNIST, Dense 512 -> 10", book=book,
+                         examples_per_epoch=len(train_images))
 
     # --- Evaluation on the test set --------------------------------------------------------
     # Test accuracy a little below training accuracy is the first sign of overfitting.
@@ -69,7 +72,8 @@ def main(argv=None):
         args, SCRIPT,
         {"test_accuracy": test_accuracy, "test_loss": test_loss,
          "seconds": time.perf_counter() - started},
-        extra={"history": history.history},
+        extra={"history": history.history, "book_history": {
+            "history": helpers.beside_book(book, history, len(train_images))}},
     )
 
 

@@ -8,6 +8,9 @@ metrics.json, and writes a table of the book's numbers next to this machine's:
                                and range over --seeds), wall time, command, verdict
   runs/reproduce/results.json  the same, for programs
   runs/reproduce/results.png   book vs measured, one row per example
+  runs/reproduce/book_curves.png  every image stage's validation accuracy beside the book's
+                               own run of it (results.json: each example's per-epoch
+                               distance from the book's curves, "book_distance")
 
 The verdict is "within" (inside the book's noise band, or better), "below", or "not run"
 with the reason (data or weights not available, an earlier stage missing). An example that
@@ -184,12 +187,41 @@ def run_example(entry, args, seed):
     return record
 
 
+def metrics_path(entry, output_dir):
+    """Where the example writes its metrics.json (convnet.py: in its stage's folder)."""
+    stage = entry["command"][1] if len(entry["command"]) > 1 else None
+    return output_dir / stage / "metrics.json" if stage else output_dir / "metrics.json"
+
+
+def read_metrics(entry, args, seed):
+    """The example's metrics.json of this seed's run, or {} when it cannot be read."""
+    try:
+        record = json.loads(metrics_path(entry, example_output_dir(entry, args, seed))
+                            .read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
+
+
+def book_distances(metrics):
+    """How far each of a run's curves lies from the book's run of it, epoch by epoch (the
+    `distance` that scripts write beside the book's history in metrics.json), keyed by the
+    curve's place there: "validation_history", "histories.original", ..."""
+    found = {}
+    for key, value in (metrics.get("book_history") or {}).items():
+        records = value.items() if key == "histories" else [(None, value)]  # fundamentals
+        for name, record in records:
+            if isinstance(record, dict) and record.get("distance"):
+                found[f"{key}.{name}" if name else key] = record["distance"]
+    return found
+
+
 def recorded_run(entry, args, seed, output_dir):
     """The run already recorded in the example's output folder (its metrics.json), when it
     ran with the settings this run would use: the same seed, data folder, smoke or not,
     VGG16 weights and epochs. None otherwise (it then runs again)."""
     stage = entry["command"][1] if len(entry["command"]) > 1 else None
-    path = output_dir / stage / "metrics.json" if stage else output_dir / "metrics.json"
+    path = metrics_path(entry, output_dir)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         settings = record["settings"]
@@ -338,6 +370,49 @@ def plot_results(rows, path):
             Line2D([], [], marker="o", color="tab:green", ls="", label="measured: within band"),
             Line2D([], [], marker="o", color="tab:red", ls="", label="measured: below")],
             loc="lower left", fontsize=8)
+    figure.tight_layout()
+    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+                                                                 format="png"))
+    plt.close(figure)
+    return path
+
+
+IMAGE_STAGES = ["convnet-scratch", "convnet-augment", "convnet-features",
+                "convnet-features-augment", "convnet-finetune"]
+
+
+def plot_book_curves(curves, path):
+    """The validation accuracy of every image stage that ran, beside the book's run of it
+    (dashed), by training pictures seen; each panel's title gives their mean distance."""
+    import matplotlib.pyplot as plt
+
+    columns = min(3, len(curves))
+    rows = -(-len(curves) // columns)
+    figure, axes = plt.subplots(rows, columns, squeeze=False,
+                                figsize=(4.6 * columns, 3.6 * rows + 0.4))
+    for axis, (name, metrics) in zip(axes.flat, curves, strict=False):
+        book = metrics["book_history"]["history"]
+        for values, per_epoch, style, label in (
+                (metrics["history"]["val_accuracy"], book["this_run_examples_per_epoch"], "-",
+                 "measured"),
+                (book["history"]["val_accuracy"], book["examples_per_epoch"], "--",
+                 "book, 1st ed.")):
+            per_epoch = per_epoch or book["examples_per_epoch"]
+            axis.plot([(epoch + 1) * per_epoch / 1000 for epoch in range(len(values))], values,
+                      style, color="tab:orange", alpha=1 if style == "-" else 0.8, label=label)
+        distance = book["distance"].get("val_accuracy")
+        title = name.removeprefix("convnet-")
+        if distance:
+            title += (f"\nmean |difference| {distance['mean_abs_difference']:.3f} over "
+                      f"{distance['points']} epochs")
+        axis.set_title(title, fontsize=10)
+        axis.set_xlabel("training pictures seen (thousands)")
+        axis.set_ylabel("validation accuracy")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    for axis in list(axes.flat)[len(curves):]:
+        axis.set_visible(False)
+    figure.suptitle("Dogs vs cats: validation accuracy, measured vs the book's runs")
     figure.tight_layout()
     helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
@@ -510,7 +585,7 @@ def main(argv=None):
             print(f"note: {previous} could not be read; estimating times from the book's")
             history = {}
 
-    rows = []
+    rows, image_curves = [], []
     for number, entry in enumerate(chosen, start=1):
         left = sum(estimated_minutes(e, history) * (len(seeds) if e.get("quick") else 1)
                    for e in chosen[number - 1:])
@@ -533,6 +608,12 @@ def main(argv=None):
                                  "split": split}, records, args.smoke,
                                 args.epochs.get(entry["name"]), extra_flags(args, entry))
                       for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
+        if records[0]["status"] == "ok":  # the book's curves beside this run's (seed 42)
+            metrics = read_metrics(entry, args, seeds[0])
+            if book_distances(metrics):
+                row["book_distance"] = book_distances(metrics)
+            if entry["name"] in IMAGE_STAGES and metrics.get("book_history"):
+                image_curves.append((entry["name"], metrics))
         rows += [row, *extra_rows]
         shown = format_value(row["metric"], row.get("measured"))
         print(f"[{number}/{len(chosen)}] {entry['name']}: {row['verdict']}, {row['metric']} "
@@ -550,6 +631,8 @@ def main(argv=None):
         json.dumps({"machine": machine, "seconds": total, "rows": rows}, indent=2) + "\n",
         encoding="utf-8"))
     plot_results(rows, folder / "results.png")
+    if image_curves:
+        plot_book_curves(image_curves, folder / "book_curves.png")
     if args.update_readme:
         recorded = len({path for row in rows for path in row.get("recorded", [])})
         update_readme(args.update_readme, table, machine, total, recorded)
