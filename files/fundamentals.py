@@ -26,6 +26,7 @@ Run it:
     python files/fundamentals.py                        # IMDB via keras.datasets
     python files/fundamentals.py --data-dir ~/data      # offline: reads ~/data/imdb.npz
     python files/fundamentals.py --experiment dropout   # one comparison only
+    python files/fundamentals.py --experiment overfitting  # section 3's three comparisons
     python files/fundamentals.py --smoke                # seconds, on the project's sample data
     python files/fundamentals.py --data-dir data/sample --batch-size 32
         # all 20 epochs on the 800 sample reviews; the smaller batches give each epoch
@@ -40,7 +41,6 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers
-from matplotlib.ticker import MaxNLocator
 
 SCRIPT = "fundamentals"
 NUM_WORDS = 10_000  # keep the 10,000 most frequent words, as in chapter 3
@@ -279,24 +279,39 @@ def train_model(args, name, data):
     return history.history
 
 
-def plot_comparison(histories, names, path, title):
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+def plot_comparison(histories, names, path, title, train_size):
+    """Validation and training loss of the models side by side, each beside the book's own
+    curve (dashed, same colour). The book trained on all 25,000 training reviews, this script
+    on `train_size` of them, so the x axis counts training reviews seen, not epochs."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    captions = []
     for name, style in zip(names, ("o-", "s-", "^-"), strict=False):
-        curves = histories[name]
-        epochs = range(1, len(curves["loss"]) + 1)
+        curves, book = histories[name], helpers.book_history(SCRIPT, name)
         label = f"{name} ({describe_model(name)})"
-        axes[0].plot(epochs, curves["val_loss"], style, markersize=3, label=label)
-        axes[1].plot(epochs, curves["loss"], style, markersize=3, label=label)
+        for ax, key in zip(axes, ("val_loss", "loss"), strict=True):
+            seen = [(epoch + 1) * train_size / 1000 for epoch in range(len(curves[key]))]
+            (line,) = ax.plot(seen, curves[key], style, markersize=3, label=label)
+            book_seen = [(epoch + 1) * book["examples_per_epoch"] / 1000
+                         for epoch in range(len(book["history"][key]))]
+            ax.plot(book_seen, book["history"][key], "--", color=line.get_color(),
+                    linewidth=1.2, label=f"{name} (book, 1st ed.)")
+        distance = helpers.book_distance(curves, book, "val_loss", train_size)
+        if distance:
+            captions.append(f"{name} {distance['mean_abs_difference']:.3f}")
     for ax, which in zip(axes, ("Validation", "Training"), strict=True):
         ax.set_title(f"{which} loss")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.set_xlabel("training reviews seen (thousands)")
         ax.set_ylabel("loss")
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    note = helpers.book_history(SCRIPT, names[0])["note"]
+    caption = (f"dashed: the book's runs (section 4.4, Keras 2.0.8); {note}; mean |val_loss - "
+               f"book| at the same reviews seen: {', '.join(captions)}")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    fig.text(0.5, 0.015, caption, ha="center", fontsize=8, wrap=True)
+    print(f"  {caption}")
+    helpers.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     print(f"  saved {path}")
 
@@ -345,11 +360,13 @@ def load_imdb_vectors(data_dir):
 
 def main(argv=None):
     parser = helpers.make_parser(SCRIPT, __doc__, epochs=20, batch_size=512)
-    parser.add_argument("--experiment", choices=("all", *EXPERIMENTS), default="all",
-                        help="run one part or one comparison only (default: %(default)s)")
+    parser.add_argument("--experiment", choices=("all", *EXPERIMENTS, "overfitting"),
+                        default="all", help="run one part or one comparison only, or "
+                        "overfitting: the three comparisons (default: %(default)s)")
     args = helpers.parse_args(parser, argv, smoke_epochs=3)
     started = helpers.start(args)
-    experiments = EXPERIMENTS if args.experiment == "all" else (args.experiment,)
+    experiments = {"all": EXPERIMENTS, "overfitting": tuple(COMPARISONS)}.get(
+        args.experiment, (args.experiment,))
 
     results, extra = {}, {}
     sequences = labels = None
@@ -384,12 +401,16 @@ def main(argv=None):
                     histories[name] = train_model(args, name, data)
             plot_comparison(histories, COMPARISONS[comparison],
                             args.output_dir / f"compare_{comparison}.png",
-                            title=f"IMDB: {' vs '.join(COMPARISONS[comparison])}")
+                            title=f"IMDB: {' vs '.join(COMPARISONS[comparison])}",
+                            train_size=len(train_idx))
         table = best_epochs_table(histories)
         for name, row in table.items():
             results[f"{name}_best_val_loss"] = row["best_val_loss"]
             results[f"{name}_best_epoch"] = row["best_epoch"]
         extra["histories"] = histories
+        extra["book_history"] = {"histories": {
+            name: helpers.beside_book(helpers.book_history(SCRIPT, name), curves,
+                                      len(train_idx)) for name, curves in histories.items()}}
 
     print(WORKFLOW)
     results["seconds"] = time.perf_counter() - started

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +24,22 @@ def run_script(script, *args, env=None):
     """Run files/<script>.py's `main(ARGS)` in this process, as `python files/<script>.py
     ARGS` runs it (through helpers.run: exit codes, the one-line errors), and return what a
     subprocess would: returncode, stdout, stderr. TensorFlow and Keras are imported once
-    per test worker instead of once per run. `env` sets environment variables meanwhile."""
+    per test worker instead of once per run. `env` sets environment variables meanwhile.
+
+    The result's `figures` lists what the run drew, one dict per figure as it was closed
+    (see `drawn`): its title, its curves by panel and label, and its caption."""
     import helpers
 
+    import matplotlib.pyplot as plt
+
     module = importlib.import_module(script)
+    figures, close = [], plt.close
+
+    def close_and_keep(figure=None):
+        if figure is not None and not isinstance(figure, str):
+            figures.append(drawn(figure))
+        close(figure)
+
     saved = dict(os.environ)
     os.environ.pop("DLWP_DATA_DIR", None)  # tests decide where data comes from
     os.environ.update(env or {})
@@ -34,19 +47,39 @@ def run_script(script, *args, env=None):
     returncode = 0
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            plt.close = close_and_keep
             helpers.run(lambda: module.main([str(arg) for arg in args]))
     except SystemExit as exit_info:
         code = exit_info.code
         returncode = code if isinstance(code, int) else (0 if code is None else 1)
     finally:
+        plt.close = close
         os.environ.clear()
         os.environ.update(saved)
         keras = sys.modules.get("keras")
         if keras is not None:  # as a fresh process would start: no models, float32
             keras.backend.clear_session()
             keras.mixed_precision.set_global_policy("float32")
-    return subprocess.CompletedProcess([script, *map(str, args)], returncode,
+    done = subprocess.CompletedProcess([script, *map(str, args)], returncode,
                                        stdout.getvalue(), stderr.getvalue())
+    done.figures = figures
+    return done
+
+
+def drawn(figure):
+    """What a matplotlib figure shows: {"title", "curves": {(panel title, label): (x, y)},
+    "caption"} (its texts outside the panels)."""
+    curves = {(axes.get_title(), line.get_label()): (list(line.get_xdata()),
+                                                     list(line.get_ydata()))
+              for axes in figure.axes for line in axes.get_lines()}
+    return {"title": figure.get_suptitle(), "curves": curves,
+            "caption": " ".join(text.get_text() for text in figure.texts)}
+
+
+def book_curves_drawn(figure):
+    """The curves of a drawn figure that are the book's (labelled "book, 1st ed.")."""
+    return {key: values for key, values in figure["curves"].items()
+            if "book, 1st ed." in key[1]}
 
 
 def run_process(script, *args, timeout=240, env=None):
@@ -60,6 +93,42 @@ def run_process(script, *args, timeout=240, env=None):
         [sys.executable, str(FILES / f"{script}.py"), *map(str, args)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=environment,
     )
+
+
+class BackendProcess:
+    """A Python process on another Keras backend (KERAS_BACKEND=jax or torch) that runs
+    scripts' main(argv) on request (tests/backend_runner.py): Keras chooses its backend once
+    per process, and this pays that process's start and imports once, not once per run."""
+
+    def __init__(self, backend, log_path):
+        self.log = open(log_path, "w+", encoding="utf-8")  # noqa: SIM115 (closed in close)
+        environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
+                       "MPLBACKEND": "Agg"}
+        environment.pop("DLWP_DATA_DIR", None)
+        self.process = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "tests" / "backend_runner.py")], cwd=REPO_ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
+            env=environment)
+
+    def run(self, script, *args, timeout=240):
+        """Run `python files/<script>.py ARGS` there; returns returncode, stdout, stderr."""
+        request = {"script": script, "args": [str(arg) for arg in args]}
+        self.process.stdin.write(json.dumps(request) + "\n")
+        self.process.stdin.flush()
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if not line:
+            self.log.seek(0)
+            raise RuntimeError(f"the {script} run got no answer within {timeout} s; the "
+                               f"process's log ends: {self.log.read()[-3000:]}")
+        answer = json.loads(line)
+        return subprocess.CompletedProcess([script, *request["args"]], answer["returncode"],
+                                           answer["stdout"], answer["stderr"])
+
+    def close(self):
+        self.process.kill()  # it holds nothing to save; its shutdown takes seconds
+        self.process.wait()
+        self.log.close()
 
 
 def result_fields(stdout):

@@ -1,8 +1,17 @@
 """Every script also runs on Keras's JAX and PyTorch backends (KERAS_BACKEND=jax / torch).
 
-The same smoke runs as the TensorFlow tests, as subprocesses, unchanged command lines; only
-KERAS_BACKEND differs. A backend that is not installed is skipped with the reason (install
-it with `pip install ".[jax]"` / `".[torch]"`; `.ci/run` does).
+The TensorFlow tests' smoke runs, with KERAS_BACKEND set: every script, and each convnet.py
+stage with code of its own per backend or a model of its own (visualize's gradients, the
+VGG16 preprocessing in tf.data, fine-tuning). A few runs are cut where the backends add
+nothing but time (JAX compiles every model; PyTorch trains Boston's batches one call each):
+fundamentals runs its three comparisons (the protocols train the same model), Boston 2 of
+its curve and final epochs, and convnet.py's mnist and features stages are left to
+TensorFlow (scratch trains the same layers; features-augment runs the same VGG16 base).
+
+Keras chooses its backend once per process, so each backend gets a Python process of its
+own, started once (conftest.BackendProcess), which runs the scripts' main(argv) one after
+the other as the TensorFlow tests do in theirs. A backend that is not installed is skipped
+with the reason (install it with `pip install ".[jax]"` / `".[torch]"`; `.ci/run` does).
 """
 
 import importlib.util
@@ -10,26 +19,24 @@ import math
 
 import pytest
 
-from conftest import read_metrics, result_fields, run_process
+from conftest import BackendProcess, read_metrics, result_fields
 
-# (script, arguments): every script, every convnet.py stage that trains or draws, in three
-# groups of about equal time, each run in order in one folder (see SmokeRunsOnOneBackend).
+# (script, arguments): every script and the convnet.py stages named above, run in order in
+# one folder (see SmokeRunsOnOneBackend).
 SCRIPT_RUNS = [
     ("mnist", []),
     ("imdb", []),
     ("reuters", []),
-    ("bostonhousing", []),
+    ("bostonhousing", ["--curve-epochs", "2", "--epochs", "2"]),
     ("tensors", []),
-    ("fundamentals", []),
+    ("fundamentals", ["--experiment", "overfitting"]),
 ]
 CONVNET_RUNS = [
-    ("convnet", ["mnist"]),
     ("convnet", ["scratch"]),
     ("convnet", ["augment"]),
     ("convnet", ["visualize", "--weights", "none"]),  # reads scratch's model: after it
 ]
 VGG16_RUNS = [
-    ("convnet", ["features", "--weights", "none"]),
     ("convnet", ["features-augment", "--weights", "none"]),
     ("convnet", ["finetune"]),  # reads features-augment's model: after it
 ]
@@ -49,6 +56,22 @@ def pytest_generate_tests(metafunc):
                              ids=[" ".join([script, *args[:1]]) for script, args in runs])
 
 
+@pytest.fixture(scope="session")
+def backend_process(tmp_path_factory):
+    """The process of each backend in this test worker, started when first needed."""
+    processes = {}
+
+    def get(backend):
+        if backend not in processes:
+            log = tmp_path_factory.mktemp("logs") / f"{backend}.log"
+            processes[backend] = BackendProcess(backend, log)
+        return processes[backend]
+
+    yield get
+    for process in processes.values():
+        process.close()
+
+
 @pytest.fixture(scope="class")
 def output_dir(request, tmp_path_factory):
     """One folder per class, shared by its runs."""
@@ -58,18 +81,19 @@ def output_dir(request, tmp_path_factory):
 class SmokeRunsOnOneBackend:
     """Smoke runs on one backend, in the order of `runs`, in one output folder.
 
-    One class per backend and group of runs (below) so that pytest-xdist (`--dist
-    loadscope`, see pyproject.toml) gives each class to one worker, in order: finetune and
-    visualize read the models that features-augment and scratch left in that folder.
+    One class per backend (below) so that pytest-xdist (`--dist loadscope`, see
+    pyproject.toml) gives each class to one worker, in order, where one process of that
+    backend runs them all: finetune and visualize read the models that features-augment and
+    scratch left in that folder.
     """
 
     backend = None
     runs = []
 
-    def test_smoke_run(self, script, args, output_dir):
+    def test_smoke_run(self, script, args, output_dir, backend_process):
         require(self.backend)
-        result = run_process(script, *args, "--smoke", "--verbose", "0",
-                            "--output-dir", output_dir, env={"KERAS_BACKEND": self.backend})
+        result = backend_process(self.backend).run(script, *args, "--smoke", "--verbose", "0",
+                                                   "--output-dir", output_dir)
         assert result.returncode == 0, result.stderr[-4000:]
         fields = result_fields(result.stdout)
         assert fields["backend"] == self.backend
@@ -83,25 +107,9 @@ class SmokeRunsOnOneBackend:
         assert all(math.isfinite(value) for value in losses), metrics["history"]
 
 
-class TestJaxConvnet(SmokeRunsOnOneBackend):
-    backend, runs = "jax", CONVNET_RUNS
+class TestJax(SmokeRunsOnOneBackend):
+    backend, runs = "jax", SCRIPT_RUNS + CONVNET_RUNS + VGG16_RUNS
 
 
-class TestTorchConvnet(SmokeRunsOnOneBackend):
-    backend, runs = "torch", CONVNET_RUNS
-
-
-class TestJaxVGG16(SmokeRunsOnOneBackend):
-    backend, runs = "jax", VGG16_RUNS
-
-
-class TestTorchVGG16(SmokeRunsOnOneBackend):
-    backend, runs = "torch", VGG16_RUNS
-
-
-class TestJaxScripts(SmokeRunsOnOneBackend):
-    backend, runs = "jax", SCRIPT_RUNS
-
-
-class TestTorchScripts(SmokeRunsOnOneBackend):
-    backend, runs = "torch", SCRIPT_RUNS
+class TestTorch(SmokeRunsOnOneBackend):
+    backend, runs = "torch", SCRIPT_RUNS + CONVNET_RUNS + VGG16_RUNS

@@ -1,21 +1,29 @@
-"""Tests for files/convnet.py (Chapter 5): every stage in --smoke mode, offline.
+"""Tests for files/convnet.py (Chapter 5): its stages in --smoke mode, offline.
 
-The stages run in this process through convnet.main(argv) (one, mnist, as a real process
-the way a reader starts it), on the committed sample
+The stages run in this process through convnet.main(argv), on the committed sample
 pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
-data/make_images.py; the VGG16 stages use --weights none or small weight files in Keras's
-layout (no download). The machinery beside convnet.py has its own tests:
-test_dogs_vs_cats.py, test_training_tools.py, test_convnet_figures.py.
+data/make_images.py; visualize uses small VGG16 weight files in Keras's layout (no
+download). The VGG16 training stages are in test_convnet_vgg16.py; the machinery beside
+convnet.py has its own tests: test_dogs_vs_cats.py, test_training_tools.py,
+test_convnet_figures.py.
 """
 
 import json
 import math
 
+import helpers
+
 import numpy as np
 import pytest
 
 import make_images
-from conftest import assert_png, result_fields, run_process, run_script, write_vgg16_weights
+from conftest import (
+    assert_png,
+    book_curves_drawn,
+    result_fields,
+    run_script,
+    write_vgg16_weights,
+)
 
 
 def run_convnet(*args):
@@ -48,7 +56,21 @@ def check_training(runs, stage, loss_must_fall=True):
     assert all(math.isfinite(loss) for loss in losses)
     if loss_must_fall:
         assert losses[-1] < losses[0], losses
+    # The book's run of the stage, as data/book_curves.json holds it, beside this one's.
+    book = metrics["book_history"]["history"]
+    assert book["history"] == helpers.book_history("convnet", stage)["history"]
+    assert book["this_run_examples_per_epoch"] == metrics["pictures_per_epoch"]
     return metrics
+
+
+def assert_book_curves_drawn(figure, stage, keys=("loss", "val_loss", "accuracy",
+                                                  "val_accuracy")):
+    """The figure draws the book's run of `stage`, every value as the data file holds it."""
+    book = helpers.book_history("convnet", stage)["history"]
+    drawn = [values for _, (_, values) in book_curves_drawn(figure).items()]
+    for key in keys:
+        assert book[key] in drawn, f"the book's {key} of {stage} is not drawn"
+    assert "Keras 2.0.8" in figure["caption"]
 
 
 @pytest.fixture(scope="module")
@@ -83,25 +105,21 @@ def vgg16_full(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def features_augment_run(images, runs, vgg16_notop):
-    return run_convnet("features-augment", "--smoke", "--weights", vgg16_notop[0],
-                       "--data-dir", images, "--output-dir", runs)
-
-
 # --- Training stages -------------------------------------------------------------------
 
 
-def test_mnist_smoke_as_a_reader_starts_it(runs):
-    # The one convnet.py run in a real process; the other stages run in this one.
-    assert_ok(run_process("convnet", "mnist", "--smoke", "--verbose", "0", "--output-dir",
-                          runs), "mnist")
+def test_mnist_smoke(runs):
+    # (convnet.py as a real process: test_errors.py's Ctrl-C test.)
+    assert_ok(run_convnet("mnist", "--smoke", "--output-dir", runs), "mnist")
     check_training(runs, "mnist")
 
 
 def test_scratch_smoke(scratch_run, runs):
     assert_ok(scratch_run, "scratch")
     check_training(runs, "scratch")
+    (figure,) = scratch_run.figures  # training.png
+    assert figure["title"] == "Dogs vs cats, convnet from scratch"
+    assert_book_curves_drawn(figure, "scratch")
 
 
 def test_augment_smoke(scratch_run, images, runs):
@@ -111,56 +129,11 @@ def test_augment_smoke(scratch_run, images, runs):
     check_training(runs, "augment")
     # scratch ran in the same output folder: the side-by-side validation curves are drawn.
     assert_png(runs / "augment" / "compare_scratch.png")
-
-
-# An untrained VGG16 base gives nearly constant features, and the book's learning rates
-# (2e-5, 1e-5) move little in a few smoke steps, so these only check the loss is finite.
-
-
-def test_features_smoke(images, runs):
-    result = run_convnet("features", "--smoke", "--weights", "none",
-                         "--data-dir", images, "--output-dir", runs)
-    assert assert_ok(result, "features")["weights"] == "none"
-    assert "UNTRAINED" in result.stdout
-    check_training(runs, "features", loss_must_fall=False)
-
-
-def test_features_with_an_offline_weights_file(images, runs, vgg16_notop, tmp_path):
-    result = run_convnet("features", "--smoke", "--weights", vgg16_notop[0],
-                         "--data-dir", images, "--output-dir", tmp_path)
-    assert assert_ok(result, "features")["weights"] == str(vgg16_notop[0])
-    assert "UNTRAINED" not in result.stdout
-    check_training(tmp_path, "features", loss_must_fall=False)
-
-
-def test_features_augment_loads_the_file_and_trains_none_of_vgg16(features_augment_run, runs,
-                                                                   vgg16_notop):
-    import keras
-
-    assert assert_ok(features_augment_run, "features-augment")["weights"] == str(vgg16_notop[0])
-    metrics = check_training(runs, "features-augment", loss_must_fall=False)
-    # Frozen base: only the classifier's two Dense layers (a kernel and a bias each) train.
-    assert metrics["trainable_weights"] == ["dense/kernel", "dense/bias",
-                                            "dense_1/kernel", "dense_1/bias"]
-    base = keras.models.load_model(runs / "features-augment" / "model.keras").get_layer("vgg16")
-    assert sum(weight.numpy().size for weight in base.trainable_weights) == 0
-    for name in ("block1_conv1", "block5_conv3"):  # the file's values, untouched by training
-        kernel, bias = base.get_layer(name).get_weights()
-        np.testing.assert_array_equal(kernel, vgg16_notop[1][name][0])
-        np.testing.assert_array_equal(bias, vgg16_notop[1][name][1])
-
-
-def test_finetune_unfreezes_exactly_block5(features_augment_run, images, runs, vgg16_notop):
-    assert features_augment_run.returncode == 0
-    result = run_convnet("finetune", "--smoke", "--data-dir", images, "--output-dir", runs)
-    # The weights the base started from are carried over from features-augment's run.
-    assert assert_ok(result, "finetune")["weights"] == str(vgg16_notop[0])
-    metrics = check_training(runs, "finetune", loss_must_fall=False)
-    vgg16_trainable = [name for name in metrics["trainable_weights"]
-                       if not name.startswith("dense")]
-    assert vgg16_trainable == [f"block5_conv{i}/{kind}" for i in (1, 2, 3)
-                               for kind in ("kernel", "bias")]
-    assert len(metrics["trainable_weights"]) == 6 + 4  # block5 + the classifier
+    training, compare = result.figures
+    assert_book_curves_drawn(training, "augment")
+    for stage in ("scratch", "augment"):  # by pictures seen: the book's 2,000 and 3,200
+        assert_book_curves_drawn(compare, stage, keys=["val_accuracy"])
+    assert "1,600 draws" in compare["caption"]  # how the book's augment run validated
 
 
 def test_visualize_smoke_with_a_full_weights_file(scratch_run, images, runs, vgg16_full):

@@ -1,13 +1,23 @@
 """Tests for files/fundamentals.py (Chapter 4): the evaluation protocols, the preprocessing
-helpers, the command line, and one --smoke run of every experiment as a subprocess."""
+helpers, the command line, and --smoke runs of every experiment (in this process: the
+protocols in one run, the three comparisons in another)."""
 
 import math
+
+import helpers
 
 import numpy as np
 import pytest
 
 import fundamentals
-from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_process
+from conftest import (
+    assert_png,
+    book_curves_drawn,
+    finite_numbers,
+    read_metrics,
+    result_fields,
+    run_script,
+)
 
 
 def assert_partition(train, validation, num_samples):
@@ -173,38 +183,78 @@ def test_bad_flags_are_usage_errors(flags, capsys):
     assert "error" in capsys.readouterr().err
 
 
-# --- One --smoke run with every experiment ------------------------------------------------------
+# --- --smoke runs: the protocols and preprocessing, then the three comparisons ------------------
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
-    output_dir = tmp_path_factory.mktemp("fundamentals")
-    completed = run_process("fundamentals", "--smoke", "--verbose", "0",
-                            "--output-dir", output_dir)
-    return completed, output_dir
+    """`--smoke --experiment NAME` runs (the parts of `all`, apart), each made once."""
+    runs = {}
+
+    def run(experiment):
+        if experiment not in runs:
+            output_dir = tmp_path_factory.mktemp("fundamentals")
+            runs[experiment] = (run_script("fundamentals", "--smoke", "--verbose", "0",
+                                           "--experiment", experiment, "--output-dir",
+                                           output_dir), output_dir)
+        return runs[experiment]
+
+    return run
 
 
-def test_smoke_run_succeeds(smoke_run):
-    completed, _ = smoke_run
+def test_smoke_run_of_the_protocols(smoke_run):
+    completed, output_dir = smoke_run("protocols")
     assert completed.returncode == 0, completed.stderr[-3000:]
     fields = result_fields(completed.stdout)  # the last stdout line is the RESULT line
     assert fields["script"] == "fundamentals"
-    for key in ("holdout_accuracy", "kfold_accuracy", "iterated_kfold_accuracy",
-                "original_best_val_loss", "bigger_best_epoch", "seconds"):
+    for key in ("holdout_accuracy", "kfold_accuracy", "iterated_kfold_accuracy", "seconds"):
         assert math.isfinite(float(fields[key])), key
     assert "universal workflow" in completed.stdout
-
-
-def test_smoke_run_writes_outputs(smoke_run):
-    completed, output_dir = smoke_run
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    for comparison in ("size", "l2", "dropout"):
-        assert_png(output_dir / f"compare_{comparison}.png")
     metrics = read_metrics(output_dir)
     assert all(math.isfinite(number) for number in finite_numbers(metrics))
     assert [len(scores) for scores in metrics["protocol_scores"].values()] == [1, 2, 4]
+
+
+def test_smoke_run_of_the_preprocessing_examples(smoke_run):
+    completed, output_dir = smoke_run("preprocessing")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    metrics = read_metrics(output_dir)
+    # Normalized with the training data's statistics: the training columns are centered.
+    np.testing.assert_allclose(metrics["normalized_train_mean"], 0.0, atol=1e-6)
+    assert "IMDB" not in completed.stdout  # no dataset is loaded for these examples
+
+
+def test_smoke_run_of_the_comparisons(smoke_run):
+    completed, output_dir = smoke_run("overfitting")
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    fields = result_fields(completed.stdout)
+    assert math.isfinite(float(fields["original_best_val_loss"]))
+    assert 1 <= int(fields["bigger_best_epoch"]) <= 3
+    for comparison in ("size", "l2", "dropout"):
+        assert_png(output_dir / f"compare_{comparison}.png")
+    metrics = read_metrics(output_dir)
     assert set(metrics["histories"]) == set(fundamentals.MODELS)
     for name, curves in metrics["histories"].items():
         assert len(curves["val_loss"]) == 3
         assert curves["loss"][-1] < curves["loss"][0], f"{name}: training loss did not go down"
         assert 1 <= metrics[f"{name}_best_epoch"] <= 3
+        # The book's run of each model (section 4.4), kept beside this one's.
+        book = metrics["book_history"]["histories"][name]
+        assert book["history"] == helpers.book_history("fundamentals", name)["history"]
+        assert book["this_run_examples_per_epoch"] == 480  # 60% of the 800 sample reviews
+
+
+def test_comparison_plots_draw_the_book_s_runs_by_reviews_seen(smoke_run):
+    completed, _ = smoke_run("overfitting")
+    size, l2, dropout = completed.figures
+    assert size["title"] == "IMDB: original vs smaller vs bigger"
+    for figure, names in ((size, ("original", "smaller", "bigger")), (l2, ("original", "l2")),
+                          (dropout, ("original", "dropout"))):
+        book_curves = book_curves_drawn(figure)
+        for name in names:
+            book = helpers.book_history("fundamentals", name)["history"]
+            for panel, key in (("Validation loss", "val_loss"), ("Training loss", "loss")):
+                seen, values = book_curves[(panel, f"{name} (book, 1st ed.)")]
+                assert values == book[key]
+                assert seen[:2] == [25.0, 50.0]  # thousands of reviews: the book's 25,000 a time
+        assert "validated on the 25,000 test reviews" in figure["caption"]

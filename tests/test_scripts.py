@@ -1,12 +1,20 @@
-"""The chapter 2-3 scripts end to end: each one's --smoke run as a reader starts it
-(`python files/<name>.py`, a real process), the rest in this process through main(argv)."""
+"""The chapter 2-3 scripts end to end: their --smoke runs in this process through
+main(argv), mnist's as a reader starts it (`python files/mnist.py`, a real process: the
+quickstart's command), and every script's command line through its `__main__` block."""
+
+import runpy
+import sys
+
+import helpers
 
 import numpy as np
 import pytest
 
 from conftest import (
+    REPO_ROOT,
     assert_finite_numbers,
     assert_png,
+    book_curves_drawn,
     read_metrics,
     result_fields,
     run_process,
@@ -16,9 +24,9 @@ from conftest import (
 # script -> (headline keys on the RESULT line, plots it must write)
 SCRIPTS = {
     "mnist": (["test_accuracy", "test_loss", "seconds"], ["training.png"]),
-    "imdb": (["test_accuracy", "test_loss", "seconds"], ["validation.png"]),
+    "imdb": (["test_accuracy", "test_loss", "seconds"], ["validation.png", "final.png"]),
     "reuters": (["test_accuracy", "test_loss", "random_baseline_accuracy", "seconds"],
-                ["validation.png"]),
+                ["validation.png", "final.png"]),
     "bostonhousing": (["test_mae", "kfold_mae", "seconds"],
                       ["validation_mae.png", "final_training.png"]),
 }
@@ -32,7 +40,9 @@ def smoke_run(tmp_path_factory):
     def run(script):
         if script not in runs:
             output_dir = tmp_path_factory.mktemp(script)
-            done = run_process(script, "--smoke", "--verbose", "0", "--output-dir", output_dir)
+            # mnist.py as the quickstart runs it, a real process; the others in this one.
+            run = run_process if script == "mnist" else run_script
+            done = run(script, "--smoke", "--verbose", "0", "--output-dir", output_dir)
             runs[script] = (done, output_dir)
         return runs[script]
 
@@ -62,6 +72,32 @@ def test_smoke_run_trains_and_writes_its_outputs(script, smoke_run):
         assert_png(output_dir / plot)
 
 
+# The book's run of each curve in metrics.json (the stage names of data/book_curves.json).
+BOOK_RUNS = {
+    "mnist": {"history": "training"},
+    "imdb": {"history": "final", "validation_history": "validation"},
+    "reuters": {"history": "final", "validation_history": "validation"},
+}
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_smoke_run_keeps_the_book_s_curves_beside_its_own(script, smoke_run):
+    done, output_dir = smoke_run(script)
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = read_metrics(output_dir)
+    if script not in BOOK_RUNS:  # Boston: the book printed no per-epoch log
+        assert "book_history" not in metrics
+        return
+    assert set(metrics["book_history"]) == set(BOOK_RUNS[script])
+    for key, stage in BOOK_RUNS[script].items():
+        kept, book = metrics["book_history"][key], helpers.book_history(script, stage)
+        assert kept["history"] == book["history"] and kept["run"] == book["run"]
+        # The distance is taken against this run's own curve, over the epochs both have.
+        for metric, distance in kept["distance"].items():
+            assert distance["points"] <= len(metrics[key][metric])
+            assert 0 <= distance["mean_abs_difference"] < 10
+
+
 def test_smoke_classifier_beats_chance(smoke_run):
     # The sample data is learnable: even a few epochs do clearly better than guessing.
     done, _ = smoke_run("imdb")
@@ -83,6 +119,38 @@ def test_bostonhousing_reports_folds_and_dollars(smoke_run):
     assert len(metrics["average_val_mae_per_epoch"]) == metrics["settings"]["curve_epochs"]
     assert metrics["test_mae_dollars"] == round(metrics["test_mae"] * 1000)
     assert "predictions are off by about $" in done.stdout
+
+
+def test_reuters_smoke_run_draws_the_book_s_curves_from_the_data_file(smoke_run):
+    done, _ = smoke_run("reuters")
+    validation, final = done.figures  # validation.png, final.png
+    for figure, stage in ((validation, "validation"), (final, "final")):
+        book = helpers.book_history("reuters", stage)
+        drawn = {label: values for (_, label), (_, values) in book_curves_drawn(figure).items()}
+        expected = {"training loss (book, 1st ed.)": book["history"]["loss"],
+                    "training accuracy (book, 1st ed.)": book["history"]["accuracy"]}
+        if stage == "validation":  # the final model trains without validation data
+            expected.update({
+                "validation loss (book, 1st ed.)": book["history"]["val_loss"],
+                "validation accuracy (book, 1st ed.)": book["history"]["val_accuracy"]})
+        assert drawn == expected
+        assert book["run"] in figure["caption"]
+    assert "8 epochs on the 7,982 newswires" in final["caption"]  # the book's final model
+
+
+@pytest.mark.parametrize("script", [*sorted(SCRIPTS), "tensors", "fundamentals", "convnet",
+                                    "reproduce"])
+def test_command_line_runs_main_and_answers_help(script, monkeypatch, capsys):
+    """`python files/<script>.py --help`: the file's `__main__` block runs main through
+    helpers.run (executed here with runpy, as Python runs a script file)."""
+    monkeypatch.setattr(sys, "argv", [f"files/{script}.py", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(REPO_ROOT / "files" / f"{script}.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: python files/")
+    if script != "reproduce":  # not a book section; the chapters say which they are
+        assert "Chapter" in out
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tensors
-from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_process
+from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_script
 
 # --- The naive operations give NumPy's results ---------------------------------------------
 
@@ -109,7 +109,7 @@ def test_bad_flags_are_usage_errors(flags, capsys):
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("tensors")
-    completed = run_process("tensors", "--smoke", "--output-dir", output_dir)
+    completed = run_script("tensors", "--smoke", "--output-dir", output_dir)
     return completed, output_dir
 
 

@@ -31,6 +31,15 @@ def test_a_base_only_file_loads_with_its_values(vgg16_notop):
     np.testing.assert_array_equal(kernel, vgg16_notop[1]["block3_conv2"][0])
 
 
+def test_an_untrained_base_says_so(capsys):
+    base = training_tools.load_vgg16("none", 32)  # --weights none: random values, no file
+    assert base.input_shape == (None, 32, 32, 3) and base.name == "vgg16"
+    training_tools.weights_note("none")
+    assert "UNTRAINED" in capsys.readouterr().out
+    training_tools.weights_note("imagenet")
+    assert capsys.readouterr().out == ""
+
+
 def test_best_checkpoint_is_tested_and_renamed(tmp_path, capsys):
     import keras
     import tensorflow as tf
