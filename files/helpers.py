@@ -502,7 +502,7 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
         if same_epochs:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_ylabel(metric)
-        ax.set_title(_title_of(metric))
+        ax.set_title(_title_of(metric, validation=f"val_{metric}" in curves))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     if title:
@@ -602,10 +602,9 @@ def beside_book(book, history, examples_per_epoch=None):
             "distance": {distance["metric"]: distance for distance in distances if distance}}
 
 
-def _title_of(metric):
-    names = {"loss": "Training and validation loss", "accuracy": "Training and validation accuracy",
-             "mae": "Training and validation MAE"}
-    return names.get(metric, metric)
+def _title_of(metric, validation=True):
+    name = {"loss": "loss", "accuracy": "accuracy", "mae": "MAE"}.get(metric, metric)
+    return f"Training and validation {name}" if validation else f"Training {name}"
 
 
 def _clean(value):

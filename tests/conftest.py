@@ -176,6 +176,22 @@ def sample_data_dir():
     return REPO_ROOT / "data" / "sample"
 
 
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """A split folder of a few dozen 48x48 "cats" and "dogs" (one per test module)."""
+    import make_images
+
+    root = tmp_path_factory.mktemp("images")
+    make_images.make_split_folders(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """An output folder shared by one test module's convnet.py stages, run in order."""
+    return tmp_path_factory.mktemp("runs")
+
+
 # VGG16 weight files in the layout of Keras's downloads (legacy HDF5, Keras 2 names), with
 # random values: what a reader offline passes as --weights PATH.
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))

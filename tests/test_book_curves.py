@@ -135,9 +135,8 @@ def test_plot_counts_examples_seen_when_epochs_differ_in_size(tmp_path, figures)
     helpers.plot_history(history, ["loss", "accuracy"], tmp_path / "final.png", book=final,
                          examples_per_epoch=8982)
     (figure,) = figures
-    run_x, _ = figure["curves"][("Training and validation loss", "training loss")]
-    book_x, _ = figure["curves"][("Training and validation loss",
-                                  "training loss (book, 1st ed.)")]
+    run_x, _ = figure["curves"][("Training loss", "training loss")]
+    book_x, _ = figure["curves"][("Training loss", "training loss (book, 1st ed.)")]
     assert run_x == [8.982, 17.964]  # thousands of training newswires seen
     assert book_x[:2] == [7.982, 15.964] and len(book_x) == 8
     assert "8 epochs" in figure["caption"]  # how the book's run differs

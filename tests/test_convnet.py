@@ -74,19 +74,6 @@ def assert_book_curves_drawn(figure, stage, keys=("loss", "val_loss", "accuracy"
 
 
 @pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    """A split folder of a few dozen 48x48 "cats" and "dogs"."""
-    root = tmp_path_factory.mktemp("images")
-    make_images.make_split_folders(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
-
-
-@pytest.fixture(scope="module")
 def scratch_run(runs):
     # No --data-dir: --smoke reads the committed sample pictures.
     return run_convnet("scratch", "--smoke", "--output-dir", runs)

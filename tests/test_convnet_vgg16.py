@@ -5,22 +5,8 @@ finetune in --smoke mode, in this process, with a small VGG16 weights file in Ke
 import numpy as np
 import pytest
 
-import make_images
 from conftest import write_vgg16_weights
 from test_convnet import assert_ok, check_training, run_convnet
-
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory):
-    """A split folder of a few dozen 48x48 "cats" and "dogs"."""
-    root = tmp_path_factory.mktemp("images")
-    make_images.make_split_folders(root)
-    return root
-
-
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    return tmp_path_factory.mktemp("runs")
 
 
 @pytest.fixture(scope="module")
