@@ -108,8 +108,7 @@ def compare_validation_accuracy(runs, path):
     axes.grid(alpha=0.3)
     axes.legend(fontsize=8)
     caption = "; ".join(["dashed: the book's runs (section 5.2, Keras 2.0.8)", *notes])
-    figure.tight_layout(rect=(0, 0.06, 1, 1))
-    figure.text(0.5, 0.015, caption, ha="center", fontsize=8, wrap=True)
+    helpers.add_caption(figure, caption)
     helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
     plt.close(figure)

@@ -308,8 +308,7 @@ def plot_comparison(histories, names, path, title, train_size):
     note = helpers.book_history(SCRIPT, names[0])["note"]
     caption = (f"dashed: the book's runs (section 4.4, Keras 2.0.8); {note}; mean |val_loss - "
                f"book| at the same reviews seen: {', '.join(captions)}")
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
-    fig.text(0.5, 0.015, caption, ha="center", fontsize=8, wrap=True)
+    helpers.add_caption(fig, caption)
     print(f"  {caption}")
     helpers.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)

@@ -32,6 +32,7 @@ import os
 import pickle
 import sys
 import tempfile
+import textwrap
 import time
 import zipfile
 from pathlib import Path
@@ -508,15 +509,25 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
     if title:
         fig.suptitle(title)
     caption = book_caption(book, curves, metrics, examples_per_epoch)
-    fig.tight_layout(rect=(0, 0.06 if caption else 0, 1, 1))
+    add_caption(fig, caption)
     if caption:
-        fig.text(0.5, 0.015, caption, ha="center", fontsize=8, wrap=True)
         print(caption)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     return path
+
+
+def add_caption(fig, text):
+    """Lay the figure out with `text` (if any) under it, wrapped to the figure's width."""
+    if not text:
+        fig.tight_layout()
+        return
+    lines = textwrap.wrap(text, width=int(fig.get_figwidth() * fig.dpi / 6.3))  # ~6 px a letter
+    fig.text(0.5, 0.01, "\n".join(lines), ha="center", va="bottom", fontsize=8)
+    # Room for the lines: about 12 pixels each at 8 points and 100 dpi, plus a margin.
+    fig.tight_layout(rect=(0, (12 * len(lines) + 8) / (fig.get_figheight() * fig.dpi), 1, 1))
 
 
 def _x_values(count, examples_per_epoch=None):

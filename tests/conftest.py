@@ -68,12 +68,12 @@ def run_script(script, *args, env=None):
 
 def drawn(figure):
     """What a matplotlib figure shows: {"title", "curves": {(panel title, label): (x, y)},
-    "caption"} (its texts outside the panels)."""
+    "caption"} (its texts outside the panels, lines joined)."""
     curves = {(axes.get_title(), line.get_label()): (list(line.get_xdata()),
                                                      list(line.get_ydata()))
               for axes in figure.axes for line in axes.get_lines()}
     return {"title": figure.get_suptitle(), "curves": curves,
-            "caption": " ".join(text.get_text() for text in figure.texts)}
+            "caption": " ".join(" ".join(text.get_text().split()) for text in figure.texts)}
 
 
 def book_curves_drawn(figure):
