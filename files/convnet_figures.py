@@ -91,13 +91,12 @@ def compare_validation_accuracy(runs, path):
     for label, run, accuracy, book in runs:
         val_accuracy = run["history"]["val_accuracy"]
         per_epoch = run.get("pictures_per_epoch") or 2000
-        seen = [(epoch + 1) * per_epoch / 1000 for epoch in range(len(val_accuracy))]
+        seen = helpers.epoch_axis(len(val_accuracy), per_epoch)
         (line,) = axes.plot(seen, val_accuracy,
                             label=f"{label}: best-checkpoint test accuracy {accuracy:.1%}")
         if book is not None:
             book_values = book["history"]["val_accuracy"]
-            book_seen = [(epoch + 1) * book["examples_per_epoch"] / 1000
-                         for epoch in range(len(book_values))]
+            book_seen = helpers.epoch_axis(len(book_values), book["examples_per_epoch"])
             axes.plot(book_seen, book_values, "--", color=line.get_color(), linewidth=1.2,
                       label=f"{label} (book, 1st ed.)")
             if book["note"]:

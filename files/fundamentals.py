@@ -289,10 +289,9 @@ def plot_comparison(histories, names, path, title, train_size):
         curves, book = histories[name], helpers.book_history(SCRIPT, name)
         label = f"{name} ({describe_model(name)})"
         for ax, key in zip(axes, ("val_loss", "loss"), strict=True):
-            seen = [(epoch + 1) * train_size / 1000 for epoch in range(len(curves[key]))]
+            seen = helpers.epoch_axis(len(curves[key]), train_size)  # thousands of reviews
             (line,) = ax.plot(seen, curves[key], style, markersize=3, label=label)
-            book_seen = [(epoch + 1) * book["examples_per_epoch"] / 1000
-                         for epoch in range(len(book["history"][key]))]
+            book_seen = helpers.epoch_axis(len(book["history"][key]), book["examples_per_epoch"])
             ax.plot(book_seen, book["history"][key], "--", color=line.get_color(),
                     linewidth=1.2, label=f"{name} (book, 1st ed.)")
         distance = helpers.book_distance(curves, book, "val_loss", train_size)

@@ -492,11 +492,11 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
         curve_styles = ((metric, "o-", "training"), (f"val_{metric}", "s-", "validation"))
         for key, style, label in curve_styles:
             if key in curves:
-                x = _x_values(len(curves[key]), None if same_epochs else examples_per_epoch)
+                x = epoch_axis(len(curves[key]), None if same_epochs else examples_per_epoch)
                 (line,) = ax.plot(x, curves[key], style, markersize=3, label=f"{label} {metric}")
                 if book is not None and key in book["history"]:
                     values = book["history"][key]
-                    x = _x_values(len(values), None if same_epochs else book["examples_per_epoch"])
+                    x = epoch_axis(len(values), None if same_epochs else book["examples_per_epoch"])
                     ax.plot(x, values, "--", color=line.get_color(), linewidth=1.2,
                             label=f"{label} {metric} (book, 1st ed.)")
         ax.set_xlabel("epoch" if same_epochs else "training examples seen (thousands)")
@@ -530,8 +530,9 @@ def add_caption(fig, text):
     fig.tight_layout(rect=(0, (12 * len(lines) + 8) / (fig.get_figheight() * fig.dpi), 1, 1))
 
 
-def _x_values(count, examples_per_epoch=None):
-    """Epochs 1..count, or the training examples seen after each of them (thousands)."""
+def epoch_axis(count, examples_per_epoch=None):
+    """The x values of a curve of `count` epochs: 1..count, or (given how many training
+    examples an epoch covered) the thousands of examples seen after each epoch."""
     if examples_per_epoch is None:
         return list(range(1, count + 1))
     return [(epoch + 1) * examples_per_epoch / 1000 for epoch in range(count)]
@@ -586,8 +587,8 @@ def book_distance(history, book, metric="val_accuracy", examples_per_epoch=None)
         count = min(len(run_values), len(book_values))
         run_values, book_values = run_values[:count], book_values[:count]
     else:
-        run_seen = np.asarray(_x_values(len(run_values), examples_per_epoch), dtype="float64")
-        book_seen = np.asarray(_x_values(len(book_values), book["examples_per_epoch"]),
+        run_seen = np.asarray(epoch_axis(len(run_values), examples_per_epoch), dtype="float64")
+        book_seen = np.asarray(epoch_axis(len(book_values), book["examples_per_epoch"]),
                                dtype="float64")
         inside = (run_seen >= book_seen[0]) & (run_seen <= book_seen[-1])
         run_values = run_values[inside]

@@ -398,8 +398,8 @@ def plot_book_curves(curves, path):
                 (book["history"]["val_accuracy"], book["examples_per_epoch"], "--",
                  "book, 1st ed.")):
             per_epoch = per_epoch or book["examples_per_epoch"]
-            axis.plot([(epoch + 1) * per_epoch / 1000 for epoch in range(len(values))], values,
-                      style, color="tab:orange", alpha=1 if style == "-" else 0.8, label=label)
+            axis.plot(helpers.epoch_axis(len(values), per_epoch), values, style,
+                      color="tab:orange", alpha=1 if style == "-" else 0.8, label=label)
         distance = book["distance"].get("val_accuracy")
         title = name.removeprefix("convnet-")
         if distance:
@@ -610,8 +610,9 @@ def main(argv=None):
                       for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
         if records[0]["status"] == "ok":  # the book's curves beside this run's (seed 42)
             metrics = read_metrics(entry, args, seeds[0])
-            if book_distances(metrics):
-                row["book_distance"] = book_distances(metrics)
+            distances = book_distances(metrics)
+            if distances:
+                row["book_distance"] = distances
             if entry["name"] in IMAGE_STAGES and metrics.get("book_history"):
                 image_curves.append((entry["name"], metrics))
         rows += [row, *extra_rows]
