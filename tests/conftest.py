@@ -30,30 +30,20 @@ def run_script(script, *args, env=None):
     (see `drawn`): its title, its curves by panel and label, and its caption."""
     import helpers
 
-    import matplotlib.pyplot as plt
-
     module = importlib.import_module(script)
-    figures, close = [], plt.close
-
-    def close_and_keep(figure=None):
-        if figure is not None and not isinstance(figure, str):
-            figures.append(drawn(figure))
-        close(figure)
-
     saved = dict(os.environ)
     os.environ.pop("DLWP_DATA_DIR", None)  # tests decide where data comes from
     os.environ.update(env or {})
     stdout, stderr = io.StringIO(), io.StringIO()
     returncode = 0
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            plt.close = close_and_keep
+        with (contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr),
+              figures_kept() as figures):
             helpers.run(lambda: module.main([str(arg) for arg in args]))
     except SystemExit as exit_info:
         code = exit_info.code
         returncode = code if isinstance(code, int) else (0 if code is None else 1)
     finally:
-        plt.close = close
         os.environ.clear()
         os.environ.update(saved)
         keras = sys.modules.get("keras")
@@ -64,6 +54,33 @@ def run_script(script, *args, env=None):
                                        stdout.getvalue(), stderr.getvalue())
     done.figures = figures
     return done
+
+
+@contextlib.contextmanager
+def figures_kept():
+    """Meanwhile, each figure closed with plt.close(figure) is also kept, as `drawn` reads
+    it, in the list this yields."""
+    import matplotlib.pyplot as plt
+
+    kept, close = [], plt.close
+
+    def close_and_keep(figure=None):
+        if figure is not None and not isinstance(figure, str):
+            kept.append(drawn(figure))
+        close(figure)
+
+    plt.close = close_and_keep
+    try:
+        yield kept
+    finally:
+        plt.close = close
+
+
+@pytest.fixture
+def figures():
+    """The figures a test's code draws (see `figures_kept`)."""
+    with figures_kept() as kept:
+        yield kept
 
 
 def drawn(figure):

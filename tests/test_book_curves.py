@@ -7,11 +7,10 @@ import json
 
 import helpers
 
-import matplotlib.pyplot as plt
 import pytest
 
 import make_book_curves
-from conftest import REPO_ROOT, assert_png, book_curves_drawn, drawn
+from conftest import REPO_ROOT, assert_png, book_curves_drawn
 
 SHARED_LOGS = REPO_ROOT.parent / "shared" / "book" / "book_curves.json"
 COMMITTED = json.loads((REPO_ROOT / "data" / "book_curves.json").read_text())
@@ -96,19 +95,6 @@ def test_beside_book_keeps_the_record_and_adds_the_distances():
     assert kept["this_run_examples_per_epoch"] == 100
     assert kept["distance"]["val_accuracy"]["mean_abs_difference"] == pytest.approx(0.1)
     assert helpers.beside_book(None, {"loss": [1.0]}) is None
-
-
-@pytest.fixture
-def figures(monkeypatch):
-    """What plot_history draws, kept as it is closed."""
-    kept, close = [], plt.close
-
-    def close_and_keep(figure=None):
-        kept.append(drawn(figure))
-        close(figure)
-
-    monkeypatch.setattr(plt, "close", close_and_keep)
-    return kept
 
 
 def test_plot_draws_the_book_dashed_in_the_run_s_colour(tmp_path, figures):

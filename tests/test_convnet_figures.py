@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 import convnet_figures
-from conftest import assert_png, drawn
+from conftest import assert_png
 
 
 def test_overlay_stretches_the_heatmap_over_the_picture(tmp_path):
@@ -27,20 +27,16 @@ def test_grids_place_every_channel_and_pattern(tmp_path):
     assert_png(convnet_figures.save_pattern_grid(patterns, tmp_path / "patterns.png"))
 
 
-def test_validation_comparison_is_drawn_by_pictures_seen(tmp_path, monkeypatch):
+def test_validation_comparison_is_drawn_by_pictures_seen(tmp_path, figures):
     import helpers
 
-    import matplotlib.pyplot as plt
-
-    kept, close = [], plt.close
-    monkeypatch.setattr(plt, "close", lambda figure: (kept.append(drawn(figure)), close(figure)))
     augment_book = helpers.book_history("convnet", "augment")
     runs = [("scratch", {"history": {"val_accuracy": [0.6, 0.7]}, "pictures_per_epoch": None},
              0.7, None),
             ("augment", {"history": {"val_accuracy": [0.6, 0.8]}, "pictures_per_epoch": 3200},
              0.8, augment_book)]
     assert_png(convnet_figures.compare_validation_accuracy(runs, tmp_path / "compare.png"))
-    (figure,) = kept
+    (figure,) = figures
     curves = {label.split(":")[0]: x for (_, label), (x, _) in figure["curves"].items()}
     assert curves["scratch"] == [2.0, 4.0]  # thousands of pictures: 2,000 an epoch by default
     assert curves["augment"] == [3.2, 6.4]
