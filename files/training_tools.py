@@ -128,9 +128,12 @@ def test_best_and_last(model, history, checkpoint, timer, test, book, steps_per_
         best_epoch = len(val_losses)
     else:
         best_epoch = int(np.nanargmin(val_losses)) + 1
-        model = keras.models.load_model(in_progress)
     path = in_progress.replace(in_progress.with_name("model.keras"))
-    test_loss, test_accuracy = model.evaluate(test, verbose=0)
+    if best_epoch == len(val_losses):  # the checkpoint holds the model just tested
+        test_loss, test_accuracy = last_loss, last_accuracy
+    else:
+        model = keras.models.load_model(path)
+        test_loss, test_accuracy = model.evaluate(test, verbose=0)
     print(f"best epoch {best_epoch} of {len(val_losses)} (lowest validation loss): "
           f"test accuracy {test_accuracy:.4f} (book: {book}), test loss {test_loss:.4f}; "
           f"last epoch: test accuracy {last_accuracy:.4f}; model saved to {path}")
@@ -145,8 +148,15 @@ def test_best_and_last(model, history, checkpoint, timer, test, book, steps_per_
     details = {"history": history.history, "epoch_seconds_all": timer.seconds,
                "steps_per_epoch": steps_per_epoch,
                "pictures_per_epoch": steps_per_epoch and steps_per_epoch * batch_size,
-               "trainable_weights": [weight.path for weight in model.trainable_weights]}
+               "trainable_weights": trainable_weight_names(model)}
     return results, details
+
+
+def trainable_weight_names(model):
+    """The paths of the weights that train, as a saved model names them: a Sequential model
+    built in this process puts its own name in front ("vgg16_augmented/dense/kernel"), the
+    same model loaded from its file does not ("dense/kernel")."""
+    return [weight.path.removeprefix(f"{model.name}/") for weight in model.trainable_weights]
 
 
 # --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 the process itself is under test) and read what it left behind."""
 
 import contextlib
+import gc
 import importlib
 import io
 import json
@@ -50,6 +51,10 @@ def run_script(script, *args, env=None):
         if keras is not None:  # as a fresh process would start: no models, float32
             keras.backend.clear_session()
             keras.mixed_precision.set_global_policy("float32")
+        # What survives now (TensorFlow's and Keras's hundreds of thousands of objects,
+        # imported once) is set aside from Python's garbage collector: each clear_session
+        # (a full collection) then takes microseconds, not the 0.16 s of walking them all.
+        gc.freeze()
     done = subprocess.CompletedProcess([script, *map(str, args)], returncode,
                                        stdout.getvalue(), stderr.getvalue())
     done.figures = figures
@@ -272,3 +277,9 @@ def float32_after_each_test():
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def pytest_collection_finish(session):
+    """The test modules have imported TensorFlow and Keras: set their objects aside from the
+    garbage collector (see run_script) before the first run, too."""
+    gc.freeze()

@@ -40,7 +40,8 @@ def test_an_untrained_base_says_so(capsys):
     assert capsys.readouterr().out == ""
 
 
-def test_best_checkpoint_is_tested_and_renamed(tmp_path, capsys):
+@pytest.mark.parametrize("validation", ["improves", "worsens"])
+def test_best_checkpoint_is_tested_and_renamed(validation, tmp_path, capsys):
     import keras
     import tensorflow as tf
 
@@ -48,18 +49,32 @@ def test_best_checkpoint_is_tested_and_renamed(tmp_path, capsys):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype("float32")
     y = (x[:, :1] > 0).astype("float32")
+    # Validating on the opposite labels: the better the fit, the worse the validation loss,
+    # so the first epoch is the best one.
+    val_y = y if validation == "improves" else 1 - y
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
                   metrics=["accuracy"])
     checkpoint = training_tools.best_checkpoint(tmp_path)
     timer = training_tools.EpochTimer()
-    history = model.fit(x, y, epochs=4, batch_size=16, validation_data=(x, y),
+    history = model.fit(x, y, epochs=4, batch_size=16, validation_data=(x, val_y),
                         callbacks=[checkpoint, timer], verbose=0)
+    test = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     results, details = training_tools.test_best_and_last(
-        model, history, checkpoint, timer, tf.data.Dataset.from_tensor_slices((x, y)).batch(16),
-        "0.5", None, 16, skipped_pictures=2,
+        model, history, checkpoint, timer, test, "0.5", None, 16, skipped_pictures=2,
         extra={"precision": "float32"})
     assert results["best_epoch"] == int(np.argmin(history.history["val_loss"])) + 1
+    assert results["best_epoch"] == (4 if validation == "improves" else 1)
+    # The numbers reported are those of the model kept in model.keras: the last epoch's
+    # when it is the best (tested once), the checkpoint's otherwise.
+    kept = keras.models.load_model(tmp_path / "model.keras")
+    kept_loss, kept_accuracy = kept.evaluate(test, verbose=0)
+    # The weights named as the file names them, whichever model was tested.
+    assert details["trainable_weights"] == [weight.path for weight in kept.trainable_weights]
+    assert results["test_loss"] == pytest.approx(kept_loss, rel=1e-5)
+    assert results["test_accuracy"] == pytest.approx(kept_accuracy)
+    if validation == "worsens":
+        assert results["test_loss"] > results["last_test_loss"]
     assert list(results)[-3:] == ["skipped_pictures", "precision", "epoch_seconds"]
     assert (tmp_path / "model.keras").is_file()
     assert not (tmp_path / "model.partial.keras").exists()
