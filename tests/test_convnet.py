@@ -306,6 +306,20 @@ def test_each_stage_has_help_with_common_flags(stage, capsys):
         assert flag in text
 
 
+@pytest.mark.parametrize("argv, epochs, image_size, steps", [
+    (["scratch"], 3, 48, None),  # one pass over the smoke pictures an epoch
+    (["augment"], 3, 48, None),  # not the book's 100 batches
+    (["features-augment"], 1, 32, 2),  # through VGG16: 2 batches of its smallest pictures
+    (["finetune", "--steps-per-epoch", "3", "--epochs", "2"], 1, 32, 3),  # steps asked for
+])
+def test_smoke_settings_of_the_training_stages(argv, epochs, image_size, steps):
+    import convnet
+    import convnet_cli
+
+    args = convnet_cli.parse_args(convnet.STAGES, convnet.__doc__, [*argv, "--smoke"])
+    assert (args.epochs, args.image_size, args.steps_per_epoch) == (epochs, image_size, steps)
+
+
 def test_smallest_image_sizes_fit_the_networks():
     import convnet
     import convnet_cli
