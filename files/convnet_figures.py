@@ -95,10 +95,8 @@ def compare_validation_accuracy(runs, path):
         (line,) = axes.plot(seen, val_accuracy,
                             label=f"{label}: best-checkpoint test accuracy {accuracy:.1%}")
         if book is not None:
-            book_values = book["history"]["val_accuracy"]
-            book_seen = helpers.epoch_axis(len(book_values), book["examples_per_epoch"])
-            axes.plot(book_seen, book_values, "--", color=line.get_color(), linewidth=1.2,
-                      label=f"{label} (book, 1st ed.)")
+            helpers.plot_book_curve(axes, line, book["history"]["val_accuracy"],
+                                    book["examples_per_epoch"], label)
             if book["note"]:
                 notes.append(book["note"])
     axes.set_xlabel("training pictures seen (thousands)")

@@ -291,9 +291,8 @@ def plot_comparison(histories, names, path, title, train_size):
         for ax, key in zip(axes, ("val_loss", "loss"), strict=True):
             seen = helpers.epoch_axis(len(curves[key]), train_size)  # thousands of reviews
             (line,) = ax.plot(seen, curves[key], style, markersize=3, label=label)
-            book_seen = helpers.epoch_axis(len(book["history"][key]), book["examples_per_epoch"])
-            ax.plot(book_seen, book["history"][key], "--", color=line.get_color(),
-                    linewidth=1.2, label=f"{name} (book, 1st ed.)")
+            helpers.plot_book_curve(ax, line, book["history"][key], book["examples_per_epoch"],
+                                    name)
         distance = helpers.book_distance(curves, book, "val_loss", train_size)
         if distance:
             captions.append(f"{name} {distance['mean_abs_difference']:.3f}")

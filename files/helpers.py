@@ -495,10 +495,9 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
                 x = epoch_axis(len(curves[key]), None if same_epochs else examples_per_epoch)
                 (line,) = ax.plot(x, curves[key], style, markersize=3, label=f"{label} {metric}")
                 if book is not None and key in book["history"]:
-                    values = book["history"][key]
-                    x = epoch_axis(len(values), None if same_epochs else book["examples_per_epoch"])
-                    ax.plot(x, values, "--", color=line.get_color(), linewidth=1.2,
-                            label=f"{label} {metric} (book, 1st ed.)")
+                    plot_book_curve(ax, line, book["history"][key],
+                                    None if same_epochs else book["examples_per_epoch"],
+                                    f"{label} {metric}")
         ax.set_xlabel("epoch" if same_epochs else "training examples seen (thousands)")
         if same_epochs:
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
@@ -517,6 +516,14 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
     save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     return path
+
+
+def plot_book_curve(ax, run_line, values, examples_per_epoch, label):
+    """The book's curve `values` beside a run's `run_line`: dashed, in the same colour,
+    labelled "`label` (book, 1st ed.)"; at epochs 1, 2, ... or, given how many training
+    examples one of the book's epochs covered, at thousands of examples seen."""
+    ax.plot(epoch_axis(len(values), examples_per_epoch), values, "--",
+            color=run_line.get_color(), linewidth=1.2, label=f"{label} (book, 1st ed.)")
 
 
 def add_caption(fig, text):
