@@ -32,6 +32,7 @@ MIN_IMAGE_SIZE = {"scratch": 46, "augment": 46, "features": 32, "features-augmen
 SMOKE_EPOCHS, SMOKE_IMAGE_SIZE = 3, 48
 SMOKE_VGG16_EPOCHS, SMOKE_VGG16_IMAGE_SIZE, SMOKE_VGG16_STEPS = 1, 32, 2
 VGG16_TRAINING_STAGES = {"features", "features-augment", "finetune"}
+VGG16_IN_THE_MODEL = {"features-augment", "finetune"}  # each epoch runs VGG16: 1 smoke epoch
 MAX_IMAGE_SIZE = 1024  # 2,000 cached pictures at 1024 px already take 6 GB of memory
 VGG16_WEIGHTS_STAGES = ("features", "features-augment", "visualize")
 IMAGE_DATA_NOTE = (
@@ -114,7 +115,7 @@ def parse_args(stages, description, argv=None):
     if hasattr(args, "image_size") and args.image_size is None:
         args.image_size = smoke_image_size(args.stage) if args.smoke else IMAGE_SIZE
     if args.smoke:
-        trains_vgg16 = args.stage in ("features-augment", "finetune")
+        trains_vgg16 = args.stage in VGG16_IN_THE_MODEL
         args.epochs = min(args.epochs, SMOKE_VGG16_EPOCHS if trains_vgg16 else SMOKE_EPOCHS)
         if args.stage == "mnist":
             args.data_dir = helpers.SAMPLE_DATA_DIR  # the project's small sample digits

@@ -117,9 +117,9 @@ def test_best_and_last(model, history, checkpoint, timer, test, book, steps_per_
     lowest validation loss (as the book's later editions do), and that model is tested
     (`test_accuracy`, `best_epoch`). The last epoch's model is tested too
     (`last_test_accuracy`), so both are in view (once, when the last epoch is the best).
-    The best model ends up in model.keras beside the checkpoint.
-    `steps_per_epoch` and `batch_size` are the fit's (None: one pass
-    over the data); `skipped_pictures` and `extra` join the results.
+    The best model ends up in model.keras beside the checkpoint. `steps_per_epoch` and
+    `batch_size` are the fit's (None: one pass over the data); `skipped_pictures` and
+    `extra` join the results.
     """
     in_progress = Path(checkpoint.filepath)
     last_loss, last_accuracy = model.evaluate(test, verbose=0)
