@@ -123,13 +123,21 @@ def book_curves_drawn(figure):
             if "book, 1st ed." in key[1]}
 
 
+def process_environment(env=None):
+    """The environment of a script process the tests start: this one's, with TensorFlow's
+    start-up lines and plot windows off, no DLWP_DATA_DIR (tests decide where data comes
+    from), and `env` on top."""
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
+    environment.pop("DLWP_DATA_DIR", None)
+    environment.update(env or {})
+    return environment
+
+
 def run_process(script, *args, timeout=240, env=None):
     """Run `python files/<script>.py ARGS` as a real subprocess from the repository root, as
     a reader would: for the tests where the process itself is under test (the command line
     end to end, Ctrl-C, errors while Keras is imported, other backends)."""
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"}
-    environment.pop("DLWP_DATA_DIR", None)  # tests decide where data comes from
-    environment.update(env or {})
+    environment = process_environment(env)
     return subprocess.run(
         [sys.executable, str(FILES / f"{script}.py"), *map(str, args)],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, env=environment,
@@ -143,9 +151,7 @@ class BackendProcess:
 
     def __init__(self, backend, log_path):
         self.log = open(log_path, "w+", encoding="utf-8")  # noqa: SIM115 (closed in close)
-        environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2",
-                       "MPLBACKEND": "Agg"}
-        environment.pop("DLWP_DATA_DIR", None)
+        environment = process_environment({"KERAS_BACKEND": backend})
         # JAX compiles its random number generator anew for every weight shape that Keras
         # initializes; its older, non-partitionable scheme draws other numbers from the same
         # seed but compiles in half the time (the JAX pass: 90 s instead of 100, measured).

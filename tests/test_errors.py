@@ -17,7 +17,15 @@ from pathlib import Path
 import pytest
 
 import make_images
-from conftest import FILES, REPO_ROOT, read_metrics, result_fields, run_process, run_script
+from conftest import (
+    FILES,
+    REPO_ROOT,
+    process_environment,
+    read_metrics,
+    result_fields,
+    run_process,
+    run_script,
+)
 
 
 def assert_input_error(result, *needles):
@@ -202,7 +210,7 @@ def test_ctrl_c_ends_in_one_line_and_exit_130(tmp_path):
     # SIGINT's default disposition, as under a terminal, whoever started the tests.
     make_images.make_split_folders(tmp_path / "data", splits={"train": 50, "validation": 4,
                                                                "test": 4})
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    environment = process_environment({"PYTHONUNBUFFERED": "1"})
     process = subprocess.Popen(
         [sys.executable, str(FILES / "convnet.py"), "scratch", "--epochs", "1000",
          "--batch-size", "1", "--image-size", "48", "--data-dir", str(tmp_path / "data"),
