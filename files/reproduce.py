@@ -187,20 +187,29 @@ def run_example(entry, args, seed):
     return record
 
 
+def stage_of(entry):
+    """convnet.py's stage the example runs, or None for the other scripts."""
+    return entry["command"][1] if len(entry["command"]) > 1 else None
+
+
 def metrics_path(entry, output_dir):
     """Where the example writes its metrics.json (convnet.py: in its stage's folder)."""
-    stage = entry["command"][1] if len(entry["command"]) > 1 else None
+    stage = stage_of(entry)
     return output_dir / stage / "metrics.json" if stage else output_dir / "metrics.json"
+
+
+def read_metrics_file(path):
+    """A metrics.json as a dict, or {} when it cannot be read."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return record if isinstance(record, dict) else {}
 
 
 def read_metrics(entry, args, seed):
     """The example's metrics.json of this seed's run, or {} when it cannot be read."""
-    try:
-        record = json.loads(metrics_path(entry, example_output_dir(entry, args, seed))
-                            .read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return record if isinstance(record, dict) else {}
+    return read_metrics_file(metrics_path(entry, example_output_dir(entry, args, seed)))
 
 
 def book_distances(metrics):
@@ -220,12 +229,10 @@ def recorded_run(entry, args, seed, output_dir):
     """The run already recorded in the example's output folder (its metrics.json), when it
     ran with the settings this run would use: the same seed, data folder, smoke or not,
     VGG16 weights and epochs. None otherwise (it then runs again)."""
-    stage = entry["command"][1] if len(entry["command"]) > 1 else None
-    path = metrics_path(entry, output_dir)
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        settings = record["settings"]
-    except (OSError, ValueError, KeyError, TypeError):
+    stage, path = stage_of(entry), metrics_path(entry, output_dir)
+    record = read_metrics_file(path)
+    settings = record.get("settings")
+    if not isinstance(settings, dict):
         return None
 
     def same(recorded, wanted):  # the same text, or paths to the same file (from the root)
