@@ -173,7 +173,7 @@ def plot_validation_curve(average_mae, path, skip_first=10):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    helpers.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
 
 

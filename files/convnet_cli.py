@@ -89,10 +89,10 @@ def add_stage_flags(parser, name, stage, script="convnet"):
                                 "bfloat16 units (AMX/AVX512-BF16) (default: on where one of "
                                 "them exists, float32 elsewhere)")
     if name in VGG16_WEIGHTS_STAGES:
-        group.add_argument("--weights", default="imagenet",
+        group.add_argument("--weights", default=None,
                            help="VGG16 weights: imagenet (downloaded once by Keras), none "
-                                "(untrained, random), or a local weights file "
-                                "(default: %(default)s)")
+                                "(untrained, random), or a local weights file (default: "
+                                "imagenet; none with --smoke, which never uses the network)")
     if name == "visualize":
         group.add_argument("--image", type=Path,
                            help="picture for the activations and Grad-CAM (default: "
@@ -112,6 +112,10 @@ def parse_args(stages, description, argv=None):
     """Parse convnet.py's flags; --smoke caps the epochs and switches to the sample data."""
     args = make_parser(stages, description).parse_args(argv)
     args.output_dir = args.output_dir / args.stage
+    if hasattr(args, "weights") and args.weights is None:
+        # --smoke needs neither the network nor VGG16's 58 MB (528 MB for visualize's full
+        # network): an untrained base, unless --weights names one.
+        args.weights = "none" if args.smoke else "imagenet"
     if hasattr(args, "image_size") and args.image_size is None:
         args.image_size = smoke_image_size(args.stage) if args.smoke else IMAGE_SIZE
     if args.smoke:

@@ -20,6 +20,7 @@ tf.data datasets to JAX and PyTorch too.
 import math
 import shutil
 import sys
+import warnings
 import zipfile
 from collections import namedtuple
 from pathlib import Path
@@ -284,6 +285,11 @@ def load_pictures(data_dir, image_size, batch_size, seed, steps_per_epoch=None,
     An epoch is `steps_per_epoch` training batches, or one pass over the pictures. With
     `for_training` False, the training pictures come once, in order, unshuffled.
     """
+    # fit's shuffle=True (its default) does nothing for a tf.data dataset, and recent Keras
+    # versions warn about it on every fit: these datasets shuffle their training pictures
+    # themselves (image_dataset), so it warns of a problem the scripts do not have.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored",
+                            category=UserWarning)
     split = find_split(data_dir)
     print(f"reading {split}")
     pictures = {name: split_pictures(split / name) for name in SPLITS}

@@ -49,6 +49,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+import interruption  # noqa: E402
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -265,9 +267,10 @@ def run(main):
     """Call `main()`; a problem with the reader's input (InputError) or a write the
     environment made fail (no space left, ...) becomes one line on stderr and exit code 2,
     Ctrl-C one line and exit code 130. Anything else is a bug in the code and keeps its
-    traceback."""
+    traceback. Ctrl-C stops the script wherever it is (interruption.stopping_on_ctrl_c)."""
     try:
-        main()
+        with interruption.stopping_on_ctrl_c():
+            main()
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -106,7 +106,7 @@ def show_tensors(train_images, output_dir):
         ax.set_title(f"train_images[{i}]")
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    helpers.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     print(f"  first five digits saved to {path}")
     return {"mnist_train_shape": "x".join(str(d) for d in train_images.shape)}

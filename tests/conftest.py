@@ -8,9 +8,11 @@ import io
 import json
 import math
 import os
+import re
 import select
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +49,8 @@ def run_script(script, *args, env=None):
     per test worker instead of once per run. `env` sets environment variables meanwhile.
 
     The result's `figures` lists what the run drew, one dict per figure as it was closed
-    (see `drawn`): its title, its curves by panel and label, and its caption."""
+    (see `drawn`): its title, its curves by panel and label, and its caption; `warnings`,
+    the Python warnings a reader's run would have shown."""
     import helpers
 
     module = importlib.import_module(script)
@@ -58,7 +61,10 @@ def run_script(script, *args, env=None):
     returncode = 0
     try:
         with (contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr),
-              figures_kept() as figures):
+              figures_kept() as figures, warnings.catch_warnings(record=True) as caught):
+            # As Python shows them to a script: DeprecationWarnings only from __main__.
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
             helpers.run(lambda: module.main([str(arg) for arg in args]))
     except SystemExit as exit_info:
         code = exit_info.code
@@ -77,6 +83,8 @@ def run_script(script, *args, env=None):
     done = subprocess.CompletedProcess([script, *map(str, args)], returncode,
                                        stdout.getvalue(), stderr.getvalue())
     done.figures = figures
+    done.warnings = [f"{caught.category.__name__}: {caught.message} ({caught.filename}:"
+                     f"{caught.lineno})" for caught in caught]
     return done
 
 
@@ -131,6 +139,15 @@ def process_environment(env=None):
     environment.pop("DLWP_DATA_DIR", None)
     environment.update(env or {})
     return environment
+
+
+def assert_no_python_warnings(result):
+    """A normal run shows the reader no Python warning: none recorded by run_script, none
+    printed by a process ("...: UserWarning: ..."; TensorFlow's C++ log lines are not
+    Python warnings)."""
+    assert getattr(result, "warnings", []) == []
+    printed = re.findall(r"^.*\w*Warning: .*$", result.stderr, re.MULTILINE)
+    assert printed == []
 
 
 def run_process(script, *args, timeout=240, env=None):

@@ -36,10 +36,10 @@ SCRIPT_RUNS = [
 ]
 CONVNET_RUNS = [
     ("convnet", ["scratch"]),
-    ("convnet", ["visualize", "--weights", "none"]),  # reads scratch's model: after it
+    ("convnet", ["visualize"]),  # reads scratch's model: after it
 ]
 VGG16_RUNS = [
-    ("convnet", ["features-augment", "--weights", "none"]),
+    ("convnet", ["features-augment"]),
     ("convnet", ["finetune"]),  # reads features-augment's model: after it
 ]
 

@@ -8,6 +8,7 @@ convnet.py has its own tests: test_dogs_vs_cats.py, test_training_tools.py,
 test_convnet_figures.py.
 """
 
+import errno
 import json
 import math
 
@@ -18,6 +19,7 @@ import pytest
 
 import make_images
 from conftest import (
+    assert_no_python_warnings,
     assert_png,
     book_curves_drawn,
     result_fields,
@@ -32,6 +34,7 @@ def run_convnet(*args):
 
 def assert_ok(result, stage):
     assert result.returncode == 0, result.stderr[-4000:]
+    assert_no_python_warnings(result)
     fields = result_fields(result.stdout)  # the RESULT line is the last line of stdout
     assert fields["script"] == "convnet" and fields["stage"] == stage, fields
     return fields
@@ -71,6 +74,26 @@ def assert_book_curves_drawn(figure, stage, keys=("loss", "val_loss", "accuracy"
     for key in keys:
         assert book[key] in drawn, f"the book's {key} of {stage} is not drawn"
     assert "Keras 2.0.8" in figure["caption"]
+
+
+NETWORK_ATTEMPTS = []  # what tried to reach the network while this module ran
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_network():
+    """The network is unreachable for every run in this module: resolving a name or
+    connecting is refused (as offline) and recorded."""
+    import socket
+
+    def refuse(*args, **kwargs):
+        NETWORK_ATTEMPTS.append(args[:2])
+        raise OSError(errno.ENETUNREACH, "Network is unreachable (the tests block it)")
+
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name in ((socket, "getaddrinfo"), (socket, "create_connection"),
+                            (socket.socket, "connect"), (socket.socket, "connect_ex")):
+            patch.setattr(owner, name, refuse)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -354,6 +377,19 @@ def test_augment_help_states_the_book_s_epoch(capsys):
     assert "--steps-per-epoch" in text and "100 x 32 = 3200 augmented pictures" in text
 
 
+def test_every_stage_s_smoke_run_needs_no_network(scratch_run, runs, tmp_path):
+    # mnist, scratch and augment ran above, in this module, with the network blocked; the
+    # VGG16 stages' --smoke takes an untrained base unless --weights names one.
+    assert scratch_run.returncode == 0
+    (tmp_path / "scratch").symlink_to(runs / "scratch")  # the model visualize reads
+    for stage in ("features", "features-augment", "finetune", "visualize"):
+        result = run_convnet(stage, "--smoke", "--output-dir", tmp_path)
+        assert assert_ok(result, stage)["weights"] == "none"
+        if stage != "finetune":  # (which carries on features-augment's model)
+            assert "the VGG16 base is UNTRAINED" in result.stdout
+    assert NETWORK_ATTEMPTS == []
+
+
 def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
     import helpers
 
@@ -363,7 +399,7 @@ def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
         convnet.main(["finetune", "--smoke", "--data-dir", str(images),
                       "--output-dir", str(tmp_path)])
     with pytest.raises(helpers.DataUnavailable, match="convnet.py scratch"):
-        convnet.main(["visualize", "--smoke", "--weights", "none", "--data-dir", str(images),
+        convnet.main(["visualize", "--smoke", "--data-dir", str(images),
                       "--output-dir", str(tmp_path)])
 
 

@@ -8,19 +8,12 @@ that no "Traceback" was printed, and that nothing of the reader's was changed.
 import errno
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 import make_images
 from conftest import (
-    FILES,
-    REPO_ROOT,
-    process_environment,
     read_metrics,
     result_fields,
     run_process,
@@ -197,37 +190,6 @@ def test_the_help_states_each_range():
     text = " ".join(result.stdout.split())
     assert "46 to 1024 (the network needs at least 46)" in text
     assert "0 to 2**32-1" in text
-
-
-# --- Ctrl-C ------------------------------------------------------------------------------
-
-
-def test_ctrl_c_ends_in_one_line_and_exit_130(tmp_path):
-    # Not --smoke, which caps the epochs at 3: 1000 epochs of 100 batches of one picture
-    # train until interrupted, and the signal comes in the middle of epoch 2, where a
-    # reader's Ctrl-C almost always lands. (Between epochs Python may be inside an object's
-    # __del__, where an interrupt is only reported as "Exception ignored".) The script gets
-    # SIGINT's default disposition, as under a terminal, whoever started the tests.
-    make_images.make_split_folders(tmp_path / "data", splits={"train": 50, "validation": 4,
-                                                               "test": 4})
-    environment = process_environment({"PYTHONUNBUFFERED": "1"})
-    process = subprocess.Popen(
-        [sys.executable, str(FILES / "convnet.py"), "scratch", "--epochs", "1000",
-         "--batch-size", "1", "--image-size", "48", "--data-dir", str(tmp_path / "data"),
-         "--output-dir", str(tmp_path)],
-        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=environment, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    for line in process.stdout:  # wait until training has begun
-        if line.startswith("Epoch 2/"):
-            break
-    time.sleep(0.3)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert "Traceback" not in stderr
-    assert stderr.strip().splitlines()[-1] == "interrupted"
-    assert not (tmp_path / "scratch" / "model.keras").exists()  # nothing looks complete
-    assert not (tmp_path / "scratch" / "metrics.json").exists()
 
 
 # --- The backend setting (checked while the script starts, before Keras loads) ----------
@@ -443,3 +405,30 @@ def test_a_folder_removed_during_the_run_is_one_line_but_a_bug_keeps_its_traceba
     with pytest.raises(SystemExit) as exit_info:
         helpers.run(lambda: (_ for _ in ()).throw(gone))
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize("script", ["bostonhousing", "tensors"])
+def test_their_plots_are_written_under_a_temporary_name_first(script, tmp_path, monkeypatch):
+    # Like every other output: an interrupted savefig leaves the earlier plot as it was.
+    import matplotlib.figure
+    import numpy as np
+
+    module = __import__(script)
+    plot, name = ((lambda: module.plot_validation_curve(np.linspace(3, 2, 30),
+                                                         tmp_path / "validation_mae.png"),
+                   "validation_mae.png") if script == "bostonhousing" else
+                  (lambda: module.show_tensors(np.zeros((5, 28, 28), "uint8"), tmp_path),
+                   "digits.png"))
+    (tmp_path / name).write_bytes(b"the earlier run's plot")
+
+    def fails_halfway(figure, path, **kwargs):
+        Path(path).write_bytes(b"half a PNG")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", fails_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        plot()
+    assert (tmp_path / name).read_bytes() == b"the earlier run's plot"
+    monkeypatch.undo()
+    plot()
+    assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")

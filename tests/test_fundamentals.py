@@ -11,6 +11,7 @@ import pytest
 
 import fundamentals
 from conftest import (
+    assert_no_python_warnings,
     assert_png,
     book_curves_drawn,
     finite_numbers,
@@ -205,6 +206,7 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_of_the_protocols(smoke_run):
     completed, output_dir = smoke_run("protocols")
     assert completed.returncode == 0, completed.stderr[-3000:]
+    assert_no_python_warnings(completed)
     fields = result_fields(completed.stdout)  # the last stdout line is the RESULT line
     assert fields["script"] == "fundamentals"
     for key in ("holdout_accuracy", "kfold_accuracy", "iterated_kfold_accuracy", "seconds"):

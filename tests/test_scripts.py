@@ -13,6 +13,7 @@ import pytest
 from conftest import (
     REPO_ROOT,
     assert_finite_numbers,
+    assert_no_python_warnings,
     assert_png,
     book_curves_drawn,
     read_metrics,
@@ -55,6 +56,7 @@ def test_smoke_run_trains_and_writes_its_outputs(script, smoke_run):
     done, output_dir = smoke_run(script)
     assert done.returncode == 0, done.stderr[-3000:]
 
+    assert_no_python_warnings(done)
     fields = result_fields(done.stdout)
     assert fields["script"] == script
     for key in keys:

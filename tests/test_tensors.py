@@ -7,7 +7,14 @@ import numpy as np
 import pytest
 
 import tensors
-from conftest import assert_png, finite_numbers, read_metrics, result_fields, run_script
+from conftest import (
+    assert_no_python_warnings,
+    assert_png,
+    finite_numbers,
+    read_metrics,
+    result_fields,
+    run_script,
+)
 
 # --- The naive operations give NumPy's results ---------------------------------------------
 
@@ -116,6 +123,7 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_succeeds(smoke_run):
     completed, _ = smoke_run
     assert completed.returncode == 0, completed.stderr[-3000:]
+    assert_no_python_warnings(completed)
     fields = result_fields(completed.stdout)  # the last stdout line is the RESULT line
     assert fields["script"] == "tensors"
     for key in ("relu_speedup", "add_speedup", "dot_speedup", "test_accuracy", "seconds"):
