@@ -192,10 +192,9 @@ def scratch(args):
     model = build_small_convnet(args.image_size)
     model.summary()
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
-    checkpoint = training_tools.best_checkpoint(args.output_dir)
-    timer = training_tools.EpochTimer()
+    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=[checkpoint, timer],
+                        validation_data=pictures.validation, callbacks=run.callbacks,
                         verbose=args.verbose)
     # The book's curves beside this run's (dashed): the same recipe on Keras 2.0.8.
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
@@ -203,8 +202,9 @@ def scratch(args):
                          book=helpers.book_history(SCRIPT, "scratch"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
     return training_tools.test_best_and_last(
-        model, history, checkpoint, timer, pictures.test, "~0.72 validation",
-        pictures.train_steps, args.batch_size, pictures.skipped, {"precision": precision})
+        model, history, run, test=pictures.test, book="~0.72 validation",
+        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
+        skipped_pictures=pictures.skipped, extra={"precision": precision})
 
 
 def augment(args):
@@ -214,18 +214,18 @@ def augment(args):
                                           augmentation=BOOK_AUGMENTATION)
     model = build_small_convnet(args.image_size, dropout=True)
     model.summary()
-    checkpoint = training_tools.best_checkpoint(args.output_dir)
-    timer = training_tools.EpochTimer()
+    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=[checkpoint, timer],
+                        validation_data=pictures.validation, callbacks=run.callbacks,
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="Dogs vs cats, with augmentation and dropout",
                          book=helpers.book_history(SCRIPT, "augment"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
     results, details = training_tools.test_best_and_last(
-        model, history, checkpoint, timer, pictures.test, "0.82-0.84 validation",
-        pictures.train_steps, args.batch_size, pictures.skipped, {"precision": precision})
+        model, history, run, test=pictures.test, book="0.82-0.84 validation",
+        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
+        skipped_pictures=pictures.skipped, extra={"precision": precision})
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
     scratch_metrics = args.output_dir.parent / "scratch" / "metrics.json"
@@ -302,19 +302,19 @@ def features(args):
             dataset = dataset.shuffle(len(features), seed=args.seed)
         return dataset.batch(args.batch_size)
 
-    checkpoint = training_tools.best_checkpoint(args.output_dir)
-    timer = training_tools.EpochTimer()
+    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
     # An epoch: one pass over the stored features.
     history = model.fit(as_dataset(train_features, train_labels, shuffle=True),
                         epochs=args.epochs, validation_data=as_dataset(val_features, val_labels),
-                        callbacks=[checkpoint, timer], verbose=args.verbose)
+                        callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 features (weights={args.weights}) + Dense",
                          book=helpers.book_history(SCRIPT, "features"),
                          examples_per_epoch=len(train_features))
     results, details = training_tools.test_best_and_last(
-        model, history, checkpoint, timer, as_dataset(test_features, test_labels),
-        "~0.90 validation", None, args.batch_size, pictures.skipped, {"weights": args.weights})
+        model, history, run, test=as_dataset(test_features, test_labels), book="~0.90 validation",
+        steps_per_epoch=None, batch_size=args.batch_size,
+        skipped_pictures=pictures.skipped, extra={"weights": args.weights})
     return results, {**details, "precision": precision, "pictures_per_epoch": len(train_features)}
 
 
@@ -339,18 +339,18 @@ def features_augment(args):
                                           augmentation=BOOK_AUGMENTATION,
                                           preprocess=dogs_vs_cats.vgg16_preprocess)
     model.summary()
-    checkpoint = training_tools.best_checkpoint(args.output_dir)
-    timer = training_tools.EpochTimer()
+    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=[checkpoint, timer],
+                        validation_data=pictures.validation, callbacks=run.callbacks,
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 frozen base + augmentation (weights={args.weights})",
                          book=helpers.book_history(SCRIPT, "features-augment"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
     results, details = training_tools.test_best_and_last(
-        model, history, checkpoint, timer, pictures.test, "~0.96 validation",
-        pictures.train_steps, args.batch_size, pictures.skipped, {"weights": args.weights})
+        model, history, run, test=pictures.test, book="~0.96 validation",
+        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
+        skipped_pictures=pictures.skipped, extra={"weights": args.weights})
     return results, {**details, "precision": precision}
 
 
@@ -383,18 +383,18 @@ def finetune(args):
                                           augmentation=BOOK_AUGMENTATION,
                                           preprocess=dogs_vs_cats.vgg16_preprocess)
     model.summary()
-    checkpoint = training_tools.best_checkpoint(args.output_dir)
-    timer = training_tools.EpochTimer()
+    run = training_tools.TrainingRun(args, starting_from=training_tools.file_sha256(path))
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=[checkpoint, timer],
+                        validation_data=pictures.validation, callbacks=run.callbacks,
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
                          book=helpers.book_history(SCRIPT, "finetune"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
     results, details = training_tools.test_best_and_last(
-        model, history, checkpoint, timer, pictures.test, "0.97 validation, 0.968 test",
-        pictures.train_steps, args.batch_size, pictures.skipped, {"weights": weights})
+        model, history, run, test=pictures.test, book="0.97 validation, 0.968 test",
+        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
+        skipped_pictures=pictures.skipped, extra={"weights": weights})
     return results, {**details, "precision": precision, "image_size": image_size}
 
 
@@ -618,6 +618,7 @@ def main(argv=None):
         args, SCRIPT,
         {"stage": args.stage, **results, "seconds": time.perf_counter() - started},
         extra=details)
+    training_tools.remove_backup(args.output_dir)  # a finished stage keeps no backup
 
 
 if __name__ == "__main__":
