@@ -259,12 +259,15 @@ FINETUNE_BATCH_SIZE = 20
 FINETUNE_LEARNING_RATE = 1e-5  # lower still: large updates would wreck the ImageNet filters
 
 
-def extract_features(conv_base, dataset):
-    """Run the convolutional base once over every picture, batch by batch."""
+def extract_features(conv_base, dataset, verbose):
+    """Run the convolutional base once over every picture, batch by batch (minutes on a
+    CPU: a progress bar shows how far it is)."""
     features, labels = [], []
+    progress = training_tools.progress_bar(int(dataset.cardinality()), verbose)
     for images, batch_labels in dataset:
         features.append(np.asarray(conv_base.predict_on_batch(images.numpy()), dtype="float32"))
         labels.append(batch_labels.numpy())
+        progress.add(1)
     return np.concatenate(features), np.concatenate(labels)
 
 
@@ -279,9 +282,9 @@ def features(args):
     # The expensive part runs once per picture, not once per epoch: afterwards only the
     # small Dense classifier trains, on the stored (4, 4, 512) feature maps.
     extract_started = time.perf_counter()
-    train_features, train_labels = extract_features(conv_base, pictures.train)
-    val_features, val_labels = extract_features(conv_base, pictures.validation)
-    test_features, test_labels = extract_features(conv_base, pictures.test)
+    train_features, train_labels = extract_features(conv_base, pictures.train, args.verbose)
+    val_features, val_labels = extract_features(conv_base, pictures.validation, args.verbose)
+    test_features, test_labels = extract_features(conv_base, pictures.test, args.verbose)
     print(f"features {train_features.shape} extracted in "
           f"{time.perf_counter() - extract_started:.1f}s")
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import shutil
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -473,3 +474,11 @@ def format_duration(seconds):
     if seconds < 90 * 60:
         return f"{seconds / 60:.0f} minutes"
     return f"{seconds / 3600:.1f} hours"
+
+
+def progress_bar(steps, verbose):
+    """Keras's progress bar for a long loop (nothing with --verbose 0). Redrawn in place on
+    a terminal; in a log file, a new line each minute at most."""
+    interactive = sys.stdout.isatty()
+    return keras.utils.Progbar(steps if steps >= 0 else None, verbose=1 if verbose else 0,
+                               interval=0.5 if interactive else 60)

@@ -205,3 +205,12 @@ def test_the_clock_says_the_time_left_after_the_first_epoch(images, tmp_path, ca
     clock = [line for line in capsys.readouterr().out.splitlines() if "time left" in line]
     assert len(clock) == 1 and clock[0].startswith("time left: about ")
     assert " s for epochs 2-3 (ends around " in clock[0]
+
+
+def test_the_progress_bar_counts_to_its_end_and_is_quiet_with_verbose_0(capsys):
+    for verbose in (0, 2):
+        bar = training_tools.progress_bar(4, verbose)
+        for _ in range(4):
+            bar.add(1)
+    out = capsys.readouterr().out
+    assert out.count("4/4") == 1  # the verbose bar only, at its end
