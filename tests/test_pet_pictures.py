@@ -225,6 +225,18 @@ def test_a_source_in_neither_layout_names_both(tmp_path):
         pet_pictures.open_source(tmp_path / "half.zip")
 
 
+def test_a_zip_in_kaggle_s_layout_is_read_too(tmp_path):
+    with zipfile.ZipFile(tmp_path / "train.zip", "w") as archive:
+        for number in (0, 1000):
+            for name in ("cat", "dog"):
+                archive.writestr(f"train/{name}.{number}.jpg", tiny_jpeg(name, number))
+    source = pet_pictures.open_source(tmp_path / "train.zip")
+    copies = pet_pictures.copy_book_subset(source, tmp_path / "split", verbose=0)
+    assert [copy.outcome for copy in copies].count("copied") == 4
+    assert (tmp_path / "split" / "validation" / "dogs" / "dog.1000.jpg").read_bytes() == \
+        tiny_jpeg("dog", 1000)
+
+
 def test_source_and_download_exclude_each_other_and_smoke_never_downloads(tmp_path):
     both = prepare(tmp_path, "--source", tmp_path, "--download", "microsoft")
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
