@@ -4,7 +4,7 @@ One stage per section of the book, each a subcommand:
 
   mnist             5.1  a small convnet on MNIST (Conv2D 32/64/64, max pooling, Dense 64/10)
   prepare           5.2  copy the book's 4,000-image "cats_and_dogs_small" subset out of
-                         Kaggle's dogs-vs-cats train/ folder
+                         Kaggle's dogs-vs-cats pictures (or Microsoft's copy of them)
   scratch           5.2  a convnet trained from scratch on 2,000 pictures
   augment           5.2  the same convnet with data augmentation and dropout
   features          5.3  VGG16 (ImageNet) features, extracted once, fed to a Dense classifier
@@ -33,8 +33,8 @@ ImageNet weights were trained with (the 1st edition only rescaled them to [0, 1]
 
 Run it:
     python files/convnet.py mnist --data-dir ~/data      # reads ~/data/mnist.npz
-    python files/convnet.py prepare --source ~/kaggle/dogs-vs-cats/train
-    python files/convnet.py prepare                      # downloads it with kagglehub
+    python files/convnet.py prepare                      # downloads the pictures
+    python files/convnet.py prepare --source ~/Downloads/kagglecatsanddogs_5340.zip
     python files/convnet.py scratch                      # reads data/cats_and_dogs_small/
     python files/convnet.py augment                      # 100 epochs of 3,200 pictures
     python files/convnet.py features --weights none      # offline: an untrained VGG16 base
@@ -46,8 +46,9 @@ Run it:
 Each stage writes its plots, model (.keras) and metrics.json to runs/convnet/STAGE/
 (or OUTPUT_DIR/STAGE/ with --output-dir); finetune and visualize read the models that
 features-augment and scratch left there. The machinery lives beside this file:
-dogs_vs_cats.py (the pictures), training_tools.py (precision, best checkpoint, VGG16
-weights), convnet_figures.py (drawing) and convnet_cli.py (the command line).
+pet_pictures.py (getting the pictures), dogs_vs_cats.py (reading them), training_tools.py
+(precision, best checkpoint, VGG16 weights), convnet_figures.py (drawing) and
+convnet_cli.py (the command line).
 """
 
 import time
@@ -63,6 +64,7 @@ from keras import layers, ops
 import convnet_cli
 import convnet_figures
 import dogs_vs_cats
+import pet_pictures
 import training_tools
 from convnet_cli import Stage
 
@@ -143,25 +145,14 @@ BOOK_AUGMENTATION = dict(
 
 
 def prepare(args):
+    """The book's 4,000-picture subset into DATA_DIR/cats_and_dogs_small/ (pet_pictures.py
+    gets the pictures: --source, a download, or with --smoke the sample pictures)."""
     destination = Path(args.data_dir or dogs_vs_cats.DEFAULT_DATA_DIR) / "cats_and_dogs_small"
-    source = args.source
-    if args.smoke:
-        if args.data_dir is None:
-            destination = args.output_dir / "cats_and_dogs_small"
-        if source is None:  # a Kaggle-style train/ folder of copied sample pictures
-            source = dogs_vs_cats.sample_kaggle_train(
-                args.output_dir / "kaggle_train", helpers.SAMPLE_DATA_DIR / "cats_and_dogs_small")
-    if source is None:
-        source = dogs_vs_cats.download_kaggle_train(destination.parent)
-
-    counts = dogs_vs_cats.prepare_dataset(source, destination)
-    dogs_vs_cats.summarize_split(destination)
-    print(f"copied {counts['copied']}, already there {counts['already_there']}, "
-          f"skipped {len(counts['bad'])} that do not decode, "
-          f"{len(counts['missing'])} missing from the source")
-    return ({"copied": counts["copied"], "already_there": counts["already_there"],
-             "skipped": len(counts["bad"]), "missing": len(counts["missing"])},
-            {"destination": str(destination), "skipped_files": counts["bad"]})
+    if args.smoke and args.data_dir is None:
+        destination = args.output_dir / "cats_and_dogs_small"
+    smoke_folder = args.output_dir / "kaggle_train" if args.smoke else None
+    return pet_pictures.prepare(args.source, args.download, destination, smoke_folder,
+                                args.verbose)
 
 
 def build_small_convnet(image_size, dropout=False, rescale=True):
@@ -593,7 +584,8 @@ def drawn_parts(paths):
 
 STAGES = {
     "mnist": Stage(mnist, "5.1 a small convnet on MNIST", MNIST_EPOCHS, MNIST_BATCH_SIZE),
-    "prepare": Stage(prepare, "5.2 copy cats_and_dogs_small out of Kaggle's train/", 1, 1),
+    "prepare": Stage(prepare, "5.2 copy cats_and_dogs_small out of the dogs-vs-cats pictures",
+                     1, 1),
     "scratch": Stage(scratch, "5.2 dogs vs cats, a convnet from scratch",
                      SCRATCH_EPOCHS, SCRATCH_BATCH_SIZE),
     "augment": Stage(augment, "5.2 ... with data augmentation and dropout",

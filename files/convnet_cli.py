@@ -13,6 +13,7 @@ from pathlib import Path
 import helpers
 
 import dogs_vs_cats
+import pet_pictures
 
 Stage = namedtuple("Stage", "run summary epochs batch_size steps_per_epoch", defaults=(None,))
 Stage.__doc__ = """One subcommand of convnet.py: the function that runs it (it takes the parsed
@@ -40,6 +41,13 @@ IMAGE_DATA_NOTE = (
     "`prepare` puts them).\nWith --smoke: the small sample pictures in "
     "data/sample/cats_and_dogs_small/,\nunless --data-dir holds a split already."
 )
+PREPARE_NOTE = (
+    "\nThe subset goes to DATA_DIR/cats_and_dogs_small/ (DATA_DIR defaults to data/); "
+    "pictures\nalready there are kept, so a second run copies nothing. Empty pictures and "
+    "pictures\nthat do not decode are skipped and counted. --verbose 0 hides the progress "
+    "bar.\nWith --smoke: copies of the sample pictures (no network), into\n"
+    "OUTPUT_DIR/prepare/cats_and_dogs_small/ unless --data-dir is given."
+)
 
 
 def make_parser(stages, description, script="convnet"):
@@ -51,6 +59,8 @@ def make_parser(stages, description, script="convnet"):
         text = f"{stage.summary}.\n\nOutputs go to OUTPUT_DIR/{name}/."
         if name not in NOT_IMAGE_STAGES:
             text += IMAGE_DATA_NOTE
+        elif name == "prepare":
+            text += PREPARE_NOTE
         subparser = subparsers.add_parser(name, help=stage.summary, description=text,
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
         add_stage_flags(subparser, name, stage, script)
@@ -61,12 +71,7 @@ def add_stage_flags(parser, name, stage, script="convnet"):
     helpers.add_common_flags(parser, script, stage.epochs, stage.batch_size)
     group = parser.add_argument_group(f"{name} options")
     if name == "prepare":
-        group.add_argument("--source", type=Path,
-                           help="Kaggle's dogs-vs-cats train/ folder (cat.0.jpg ... dog.12499.jpg);"
-                                " the subset goes to DATA_DIR/cats_and_dogs_small/ "
-                                "(default DATA_DIR: data/). Without --source, the competition "
-                                "data is downloaded with kagglehub (pip install \".[kaggle]\", "
-                                "Kaggle credentials, the competition's rules accepted)")
+        add_prepare_flags(group)
     if name in MIN_IMAGE_SIZE:
         smallest = MIN_IMAGE_SIZE[name]
         group.add_argument("--image-size", type=helpers.int_in_range(smallest, MAX_IMAGE_SIZE),
@@ -102,6 +107,23 @@ def add_stage_flags(parser, name, stage, script="convnet"):
                                 "filters) (default: %(default)s, as in the book)")
         group.add_argument("--steps", type=helpers.positive_int, default=40,
                            help="gradient ascent steps per pattern (default: %(default)s)")
+
+
+def add_prepare_flags(group):
+    """--source or --download: where prepare takes the pictures from (one or the other)."""
+    where = group.add_mutually_exclusive_group()
+    where.add_argument("--source", type=Path, metavar="PATH",
+                       help="pictures already on this machine, in Kaggle's layout (its "
+                            "train/ folder: cat.N.jpg, dog.N.jpg) or Microsoft's (its PetImages/ "
+                            "folder: Cat/N.jpg, Dog/N.jpg; or a folder holding PetImages/), or "
+                            "a zip of either (kagglecatsanddogs_5340.zip, train.zip), read "
+                            "without unpacking it")
+    where.add_argument("--download", choices=pet_pictures.DOWNLOADS,
+                       help="download Kaggle's copy with kagglehub (pip install "
+                            "\".[kaggle]\", Kaggle credentials, the competition's rules "
+                            "accepted) or Microsoft's public copy (about 790 MB, no account; "
+                            "kept in ~/.keras/datasets/) (default: kaggle where kagglehub and "
+                            "Kaggle credentials are set up, else microsoft)")
 
 
 def smoke_image_size(stage):

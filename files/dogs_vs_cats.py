@@ -3,8 +3,6 @@
 What `convnet.py` needs to get the book's 4,000 pictures into a model, kept out of the
 chapter script because none of it is in the book's code:
 
-- `prepare_dataset` / `download_kaggle_train`: copy the book's `cats_and_dogs_small` subset
-  out of Kaggle's `train/` folder (downloaded with kagglehub if asked);
 - `split_pictures`: check a split's class folders before any training (a missing or empty
   class is an error, a picture that does not decode is skipped with a warning);
 - `image_dataset` / `load_pictures`: the tf.data pipeline that replaces the book's
@@ -13,15 +11,15 @@ chapter script because none of it is in the book's code:
   2.0.8 applied them, inside that pipeline;
 - `vgg16_preprocess`: VGG16's input preprocessing in TensorFlow ops, for the pipeline.
 
+Getting the pictures and copying the book's subset of them is pet_pictures.py's part.
+
 The pipeline is TensorFlow (tf.data) whatever Keras backend trains the model: Keras feeds
 tf.data datasets to JAX and PyTorch too.
 """
 
 import math
-import shutil
 import sys
 import warnings
-import zipfile
 from collections import namedtuple
 from pathlib import Path
 
@@ -31,29 +29,21 @@ import numpy as np
 import tensorflow as tf
 from PIL import Image
 
-# The book's split of Kaggle's train/ folder: the file numbers of each class in each split.
+# The book's split of the 25,000 pictures: the file numbers of each class in each split.
 SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}
 CLASS_NAMES = ("cat", "dog")  # folder order, so label 0 is "cats" and 1 is "dogs"
 DEFAULT_DATA_DIR = helpers.REPO_ROOT / "data"
 DECODE_CHECK_SIZE = 150  # pictures are checked by decoding them at about this size
 
-KAGGLE_HELP = (
-    "Get Kaggle's dogs-vs-cats data (https://www.kaggle.com/c/dogs-vs-cats/data): either let "
-    "`python files/convnet.py prepare` download it (pip install \".[kaggle]\" for kagglehub; "
-    "Kaggle credentials in ~/.kaggle/kaggle.json or KAGGLE_USERNAME and KAGGLE_KEY; and accept "
-    "the competition's rules on https://www.kaggle.com/c/dogs-vs-cats/rules first), or "
-    "download it yourself, unzip train.zip and run "
-    "`python files/convnet.py prepare --source PATH/TO/train`."
-)
-
 
 # --------------------------------------------------------------------------------------
-# Preparing cats_and_dogs_small from Kaggle's train/ folder
+# Reading: checked picture folders + tf.data
 # --------------------------------------------------------------------------------------
 
 
 def image_problem(path, formats=("JPEG",)):
-    """Why the picture at `path` is unusable (a short text), or None when it decodes."""
+    """Why the picture at `path` (or in a binary file object) is unusable (a short text), or
+    None when it decodes."""
     try:
         with Image.open(path) as image:
             if image.format not in formats:
@@ -67,111 +57,6 @@ def image_problem(path, formats=("JPEG",)):
     return None
 
 
-def prepare_dataset(source, destination):
-    """Copy the book's subset of Kaggle's train/ folder into `destination`.
-
-    Copies only (the source is never changed), skips files that are already there, and
-    skips (and reports) pictures that do not decode. Returns a dict of counts.
-    """
-    source = Path(source)
-    if not source.is_dir():
-        raise helpers.DataUnavailable(f"source folder {source} not found. {KAGGLE_HELP}")
-    if not any(source.glob("cat.*.jpg")) or not any(source.glob("dog.*.jpg")):
-        raise helpers.DataUnavailable(
-            f"{source} holds no cat.N.jpg / dog.N.jpg pictures; is it Kaggle's dogs-vs-cats "
-            f"train/ folder (test1/ has no labels)? {KAGGLE_HELP}")
-    copied, already_there, missing, bad = 0, 0, [], []
-    for split, numbers in SPLITS.items():
-        for name in CLASS_NAMES:
-            folder = Path(destination) / split / f"{name}s"
-            folder.mkdir(parents=True, exist_ok=True)
-            for number in numbers:
-                filename = f"{name}.{number}.jpg"
-                target = folder / filename
-                if target.exists():
-                    already_there += 1
-                    continue
-                if not (source / filename).is_file():
-                    missing.append(filename)
-                    continue
-                problem = image_problem(source / filename)
-                if problem:
-                    bad.append(filename)
-                    print(f"warning: skipped {source / filename}: {problem}", file=sys.stderr)
-                    continue
-                # Copy under a temporary name first, so an interrupted run never leaves
-                # half a picture that the next run would take as done.
-                partial = target.with_name(filename + ".partial")
-                shutil.copyfile(source / filename, partial)
-                partial.replace(target)
-                copied += 1
-    if missing:
-        print(f"warning: {len(missing)} pictures not in {source} (first: {missing[0]})",
-              file=sys.stderr)
-    return {"copied": copied, "already_there": already_there, "missing": missing, "bad": bad}
-
-
-def download_kaggle_train(folder):
-    """Kaggle's dogs-vs-cats train/ folder, downloaded with kagglehub (needs credentials and
-    the competition's rules accepted); train.zip is unpacked into `folder`."""
-    try:
-        import kagglehub
-    except ImportError:
-        raise helpers.DataUnavailable(
-            f"prepare needs --source, or the kagglehub package to download the pictures. "
-            f"{KAGGLE_HELP}") from None
-    print("downloading Kaggle's dogs-vs-cats competition data with kagglehub ...")
-    try:
-        download = Path(kagglehub.competition_download("dogs-vs-cats"))
-    except Exception as error:  # kagglehub raises many kinds: credentials, rules, network
-        reason = helpers.error_reason(error)
-        raise helpers.DataUnavailable(
-            f"could not download dogs-vs-cats with kagglehub ({reason}). {KAGGLE_HELP}") from None
-    for candidate in (download / "train", download):
-        if any(candidate.glob("cat.*.jpg")):
-            return candidate
-    archive = download / "train.zip"
-    if not archive.is_file():
-        raise helpers.DataUnavailable(
-            f"kagglehub's download in {download} holds neither train/ nor train.zip. "
-            f"{KAGGLE_HELP}")
-    unpacked = Path(folder) / "dogs-vs-cats"
-    if not (unpacked / "train").is_dir():
-        print(f"unpacking {archive} into {unpacked}")
-        # Unpacked under a temporary name, so an interrupted run is never taken as done.
-        partial = unpacked.with_name(unpacked.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        with zipfile.ZipFile(archive) as zipped:
-            zipped.extractall(partial)
-        partial.replace(unpacked)
-    return unpacked / "train"
-
-
-def sample_kaggle_train(folder, sample_split):
-    """For `prepare --smoke`: a Kaggle-style train/ folder (cat.0.jpg ... dog.1999.jpg) made
-    of copies of the committed sample pictures in `sample_split`, taken in turn."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in CLASS_NAMES:
-        pictures = sorted(Path(sample_split).glob(f"*/{name}s/*.jpg"))
-        for number in range(SPLITS["test"].stop):
-            shutil.copyfile(pictures[number % len(pictures)], folder / f"{name}.{number}.jpg")
-    return folder
-
-
-def summarize_split(destination):
-    """One line per split: how many cats and dogs `destination` holds."""
-    for split in SPLITS:
-        sizes = [len(list((destination / split / f"{name}s").glob("*.jpg")))
-                 for name in CLASS_NAMES]
-        print(f"{destination / split}: {sizes[0]} cats, {sizes[1]} dogs")
-
-
-# --------------------------------------------------------------------------------------
-# Reading: checked picture folders + tf.data
-# --------------------------------------------------------------------------------------
-
-
 def find_split(data_dir):
     """The `cats_and_dogs_small` folder: in `data_dir`, `data_dir` itself, or data/."""
     base = Path(data_dir or DEFAULT_DATA_DIR)
@@ -180,7 +65,9 @@ def find_split(data_dir):
             return folder
     raise helpers.DataUnavailable(
         f"no cats_and_dogs_small/ (with train/, validation/ and test/) in {base}. "
-        f"Pass --data-dir FOLDER, or build it: {KAGGLE_HELP}")
+        f"Pass --data-dir FOLDER, or build it: `python files/convnet.py prepare` downloads the "
+        f"pictures (Kaggle's or Microsoft's copy), `prepare --source PATH` copies them from a "
+        f"download already here (`prepare --help` says more).")
 
 
 def has_split(data_dir):

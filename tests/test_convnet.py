@@ -5,7 +5,7 @@ pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
 data/make_images.py; visualize uses small VGG16 weight files in Keras's layout (no
 download). The VGG16 training stages are in test_convnet_vgg16.py; the machinery beside
 convnet.py has its own tests: test_dogs_vs_cats.py, test_training_tools.py,
-test_convnet_figures.py.
+test_convnet_figures.py, test_pet_pictures.py.
 """
 
 import errno
@@ -203,7 +203,7 @@ def snapshot(folder):
 
 
 def test_prepare_copies_book_split_once_and_skips_corrupt(tmp_path):
-    import dogs_vs_cats
+    import pet_pictures
 
     source = make_images.make_kaggle_train(tmp_path / "train", KAGGLE_NUMBERS, size=16)
     good = (source / "cat.1.jpg").read_bytes()
@@ -231,8 +231,9 @@ def test_prepare_copies_book_split_once_and_skips_corrupt(tmp_path):
 
     # A second run changes nothing; the source is never modified or emptied.
     copies = snapshot(split / "test" / "cats")
-    counts = dogs_vs_cats.prepare_dataset(source, split)
-    assert counts["copied"] == 0 and counts["already_there"] == 13
+    again = pet_pictures.copy_book_subset(pet_pictures.open_source(source), split, verbose=0)
+    outcomes = [copy.outcome for copy in again]
+    assert outcomes.count("copied") == 0 and outcomes.count("already there") == 13
     assert snapshot(split / "test" / "cats") == copies
     assert snapshot(source) == before
 
@@ -274,8 +275,8 @@ def test_prepare_download_failure_is_a_clear_error(tmp_path, monkeypatch):
         raise RuntimeError("401 Client Error: Unauthorized for dogs-vs-cats")
 
     fake_kagglehub(monkeypatch, unauthorized)
-    result = run_script("convnet", "prepare", "--data-dir", tmp_path, "--output-dir",
-                        tmp_path / "runs", "--verbose", "0")
+    result = run_script("convnet", "prepare", "--download", "kaggle", "--data-dir", tmp_path,
+                        "--output-dir", tmp_path / "runs", "--verbose", "0")
     assert_clear_exit_2(result, "401 Client Error", "kagglehub", *KAGGLE_NEEDLES)
     assert not (tmp_path / "cats_and_dogs_small").exists()
 
@@ -284,9 +285,10 @@ def test_prepare_without_kagglehub_says_how_to_get_it(tmp_path, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "kagglehub", None)  # `import kagglehub` fails
-    result = run_script("convnet", "prepare", "--data-dir", tmp_path, "--output-dir",
-                        tmp_path / "runs", "--verbose", "0")
-    assert_clear_exit_2(result, *KAGGLE_NEEDLES)
+    result = run_script("convnet", "prepare", "--download", "kaggle", "--data-dir", tmp_path,
+                        "--output-dir", tmp_path / "runs", "--verbose", "0")
+    assert_clear_exit_2(result, "needs the kagglehub package", *KAGGLE_NEEDLES,
+                        "--download microsoft")
 
 
 def test_prepare_unpacks_a_kagglehub_download(tmp_path, monkeypatch):
@@ -302,9 +304,13 @@ def test_prepare_unpacks_a_kagglehub_download(tmp_path, monkeypatch):
             archive.write(picture, f"train/{picture.name}")
     (download / "sampleSubmission.csv").write_text("id,label\n")
     fake_kagglehub(monkeypatch, lambda handle: str(download))
+    # Kaggle credentials set up: Kaggle's copy stays the default, as before Microsoft's.
     result = run_script("convnet", "prepare", "--data-dir", tmp_path / "data", "--output-dir",
-                        tmp_path / "runs", "--verbose", "0")
+                        tmp_path / "runs", "--verbose", "0",
+                        env={"KAGGLE_USERNAME": "reader", "KAGGLE_KEY": "0123"})
     assert assert_ok(result, "prepare")["copied"] == str(len(KAGGLE_NUMBERS) * 2 - 4)
+    assert ("downloading Kaggle's copy with kagglehub (Kaggle credentials found); "
+            "--download microsoft takes Microsoft's") in result.stdout
     split = tmp_path / "data" / "cats_and_dogs_small"
     assert {path.name for path in (split / "test" / "dogs").iterdir()} == \
         {"dog.1500.jpg", "dog.1999.jpg"}

@@ -1,5 +1,6 @@
-"""Tests for files/dogs_vs_cats.py: the committed sample pictures, preparing, the tf.data
-pipeline, the book's Keras 2.0.8 augmentation and VGG16's preprocessing (in-process)."""
+"""Tests for files/dogs_vs_cats.py: the committed sample pictures, the tf.data pipeline,
+the book's Keras 2.0.8 augmentation and VGG16's preprocessing (in-process). Preparing the
+pictures: test_pet_pictures.py."""
 
 import numpy as np
 
@@ -24,14 +25,6 @@ def test_the_committed_sample_pictures_are_what_make_images_draws(tmp_path):
     for path in committed:
         assert (SAMPLE_SPLIT / path).read_bytes() == (made / path).read_bytes(), path
     assert sum((SAMPLE_SPLIT / path).stat().st_size for path in committed) < 400_000
-
-
-def test_prepare_smoke_source_is_a_kaggle_folder_of_sample_copies(tmp_path):
-    folder = dogs_vs_cats.sample_kaggle_train(tmp_path / "train", SAMPLE_SPLIT)
-    assert len(list(folder.glob("cat.*.jpg"))) == 2000 == len(list(folder.glob("dog.*.jpg")))
-    assert (folder / "cat.0.jpg").read_bytes() == (folder / "cat.64.jpg").read_bytes()
-    counts = dogs_vs_cats.prepare_dataset(folder, tmp_path / "split")
-    assert counts["copied"] == 4000 and not counts["missing"] and not counts["bad"]
 
 
 def test_find_split_names_the_folder_and_how_to_get_the_pictures(tmp_path):
