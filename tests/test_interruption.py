@@ -108,21 +108,29 @@ SWALLOWS_EVERY_INTERRUPT = f"""
 import sys, time
 sys.path.insert(0, {str(FILES)!r})
 import interruption
-with interruption.stopping_on_ctrl_c():
-    print("running", flush=True)
-    while True:
+
+
+class Sink:
+    def __del__(self):  # an interrupt in here is only reported (and that report silenced)
         try:
+            print("waiting", flush=True)
             time.sleep(60)
         except KeyboardInterrupt:
             print("swallowed", flush=True)
+            time.sleep(60)
+
+
+with interruption.stopping_on_ctrl_c():
+    while True:
+        Sink()
 """
 
 
 def test_a_second_ctrl_c_ends_the_process_at_once():
-    # Code that catches every KeyboardInterrupt would keep the first Ctrl-C from ever
-    # stopping it: the second one ends the process.
+    # Code where every KeyboardInterrupt is lost (here a __del__) would keep the first
+    # Ctrl-C, and its repeats, from ever stopping it: the second one ends the process.
     process = start([sys.executable, "-c", SWALLOWS_EVERY_INTERRUPT])
-    wait_for_line(process, "running", timeout=30)
+    wait_for_line(process, "waiting", timeout=30)
     ctrl_c(process)
     wait_for_line(process, "swallowed", timeout=30)
     assert assert_interrupted(process, ctrl_c(process)) < STOP_WITHIN
