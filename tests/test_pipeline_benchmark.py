@@ -3,13 +3,15 @@ timed on the committed sample pictures (in-process, one tiny epoch each)."""
 
 import json
 
+from conftest import assert_no_python_warnings, run_script
 
-def test_benchmark_times_every_pipeline_and_writes_the_ratios(tmp_path, capsys):
-    import pipeline_benchmark
 
-    pipeline_benchmark.main(["--smoke", "--epochs", "1", "--output-dir", str(tmp_path),
-                             "--verbose", "0", "--no-mixed-precision"])
-    last_line = capsys.readouterr().out.strip().splitlines()[-1]
+def test_benchmark_times_every_pipeline_and_writes_the_ratios(tmp_path):
+    done = run_script("pipeline_benchmark", "--smoke", "--epochs", "1", "--output-dir",
+                      tmp_path, "--verbose", "0", "--no-mixed-precision")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert_no_python_warnings(done)
+    last_line = done.stdout.strip().splitlines()[-1]
     assert last_line.startswith("RESULT script=pipeline_benchmark book_generator_epoch_seconds=")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert set(metrics["epoch_seconds"]) == {"book_generator", "tf_data", "tf_data_augment"}
