@@ -54,16 +54,21 @@ convnet_cli.py (the command line).
 import time
 from pathlib import Path
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+import command_line
 import convnet_cli
 import convnet_figures
 import dogs_vs_cats
+import helpers
+import input_errors
+import keras_files
+import outputs
 import pet_pictures
 import training_tools
 from convnet_cli import Stage
@@ -98,7 +103,7 @@ def build_mnist_convnet():
 
 
 def mnist(args):
-    (train_images, train_labels), (test_images, test_labels) = helpers.load_mnist(args.data_dir)
+    (train_images, train_labels), (test_images, test_labels) = keras_files.load_mnist(args.data_dir)
     # Convnets take images as (height, width, channels): add the single grey channel.
     train_images = train_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
     test_images = test_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
@@ -110,7 +115,7 @@ def mnist(args):
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="MNIST convnet", book=helpers.book_history(SCRIPT, "mnist"),
                          examples_per_epoch=len(train_images))
-    helpers.save_atomically(args.output_dir / "model.keras", model.save)
+    outputs.save_atomically(args.output_dir / "model.keras", model.save)
 
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (book: 0.991), test loss {test_loss:.4f}")
@@ -222,7 +227,7 @@ def augment(args):
     scratch_metrics = args.output_dir.parent / "scratch" / "metrics.json"
     try:
         earlier = training_tools.read_stage_metrics(scratch_metrics, "scratch")
-    except helpers.DataUnavailable as error:  # only the figure needs it: go on without
+    except input_errors.DataUnavailable as error:  # only the figure needs it: go on without
         print(f"warning: no comparison figure: {error}")
         earlier = {}
     if "history" in earlier:
@@ -524,7 +529,7 @@ def visualize(args):
         print(f"Grad-CAM skipped: {skipped['grad_cam']}")
     picture_path = Path(args.image) if args.image else default_picture(args.data_dir)
     if not picture_path.is_file():
-        raise helpers.DataUnavailable(f"picture {picture_path} not found")
+        raise input_errors.DataUnavailable(f"picture {picture_path} not found")
     print(f"picture: {picture_path}")
 
     # (a) Intermediate activations of the from-scratch convnet.
@@ -603,13 +608,13 @@ STAGES = {
 
 def main(argv=None):
     args = convnet_cli.parse_args(STAGES, __doc__, argv)
-    started = helpers.start(args)
+    started = command_line.start(args)
     results, details = STAGES[args.stage].run(args)
     book = helpers.book_history(SCRIPT, args.stage)  # None: the book printed no log of it
     if book is not None:  # the book's run, and how far this one is from it, in metrics.json
         details["book_history"] = {"history": helpers.beside_book(
             book, details["history"], details["pictures_per_epoch"])}
-    helpers.write_results(
+    outputs.write_results(
         args, SCRIPT,
         {"stage": args.stage, **results, "seconds": time.perf_counter() - started},
         extra=details)
@@ -617,4 +622,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

@@ -48,11 +48,17 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+
+import command_line
 import helpers
+import input_errors
+import outputs
+from command_line import REPO_ROOT
 
 SCRIPT = "reproduce"
 FILES = Path(__file__).resolve().parent
-README = helpers.REPO_ROOT / "README.md"
+README = REPO_ROOT / "README.md"
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
 # --------------------------------------------------------------------------------------
@@ -121,7 +127,7 @@ NAMES = [entry["name"] for entry in BOOK]
 DEFAULT_SEED = 42  # every script's default --seed
 
 
-def command_line(entry, args, seed, output_dir):
+def example_command(entry, args, seed, output_dir):
     """The exact command a reader would type for this example."""
     command = [sys.executable, str(FILES / entry["command"][0]), *entry["command"][1:]]
     if args.smoke:
@@ -147,8 +153,8 @@ def extra_flags(args, entry):
 
 def shown_command(command):
     """The command as a reader types it, from the repository root."""
-    return " ".join(["python", *[str(Path(part).relative_to(helpers.REPO_ROOT))
-                                 if part.startswith(str(helpers.REPO_ROOT)) else part
+    return " ".join(["python", *[str(Path(part).relative_to(REPO_ROOT))
+                                 if part.startswith(str(REPO_ROOT)) else part
                                  for part in command[1:]]])
 
 
@@ -162,13 +168,13 @@ def run_example(entry, args, seed):
     """Run one example once (or take its recorded run, with --reuse); returns a dict with
     status, the RESULT fields, seconds."""
     output_dir = example_output_dir(entry, args, seed)
-    command = command_line(entry, args, seed, output_dir)
+    command = example_command(entry, args, seed, output_dir)
     if args.reuse:
         recorded = recorded_run(entry, args, seed, output_dir)
         if recorded:
             return {"command": shown_command(command), "seed": seed, **recorded}
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=helpers.REPO_ROOT,
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     seconds = time.perf_counter() - started
     record = {"command": shown_command(command), "seconds": seconds, "seed": seed}
@@ -238,7 +244,7 @@ def recorded_run(entry, args, seed, output_dir):
     def same(recorded, wanted):  # the same text, or paths to the same file (from the root)
         if recorded == wanted or not recorded or not wanted:
             return recorded == wanted
-        return (helpers.REPO_ROOT / recorded).resolve() == (helpers.REPO_ROOT / wanted).resolve()
+        return (REPO_ROOT / recorded).resolve() == (REPO_ROOT / wanted).resolve()
 
     weights = str(args.weights or ("none" if args.smoke else "imagenet"))
     epochs = args.epochs.get(entry["name"], entry.get("epochs"))
@@ -378,7 +384,7 @@ def plot_results(rows, path):
             Line2D([], [], marker="o", color="tab:red", ls="", label="measured: below")],
             loc="lower left", fontsize=8)
     figure.tight_layout()
-    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
     plt.close(figure)
     return path
@@ -421,7 +427,7 @@ def plot_book_curves(curves, path):
         axis.set_visible(False)
     figure.suptitle("Dogs vs cats: validation accuracy, measured vs the book's runs")
     figure.tight_layout()
-    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
     plt.close(figure)
     return path
@@ -471,7 +477,7 @@ def update_readme(readme, table, machine, total_seconds, recorded=0):
     many of the runs were recorded earlier (--reuse) rather than run now."""
     text = Path(readme).read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
-        raise helpers.InputError(f"{readme} has no {README_START} ... {README_END} markers "
+        raise input_errors.InputError(f"{readme} has no {README_START} ... {README_END} markers "
                                  f"around its results table")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
@@ -481,7 +487,7 @@ def update_readme(readme, table, machine, total_seconds, recorded=0):
                 f"row's wall time is its own run's)")
     block = (f"{README_START}\n{machine_line(machine)} Written by `python files/reproduce.py "
              f"--update-readme`{how}.\n\n{table}{README_END}")
-    helpers.save_atomically(Path(readme), lambda partial: partial.write_text(
+    outputs.save_atomically(Path(readme), lambda partial: partial.write_text(
         head + block + tail, encoding="utf-8"))
 
 
@@ -509,7 +515,7 @@ def epochs_list(text):
                 f"unknown example {name!r}; choose from " + ", ".join(
                     entry["name"] for entry in BOOK if entry.get("epochs")))
         try:
-            epochs[entry["name"]] = helpers.positive_int(number)
+            epochs[entry["name"]] = command_line.positive_int(number)
         except argparse.ArgumentTypeError as error:
             raise argparse.ArgumentTypeError(f"{name}: {error}") from None
     return epochs
@@ -533,7 +539,7 @@ def make_parser():
                         f"(default: all): {', '.join(NAMES)}")
     parser.add_argument("--skip", type=names_list, default=[],
                         help="comma-separated examples to leave out")
-    parser.add_argument("--seeds", type=helpers.int_in_range(1, 20), default=1,
+    parser.add_argument("--seeds", type=command_line.int_in_range(1, 20), default=1,
                         help="runs of each quick example (" + ", ".join(
                             entry["name"] for entry in BOOK if entry.get("quick"))
                         + "), seeds 42, 1, 2, ...: the table gives the median and range; "
@@ -555,7 +561,7 @@ def make_parser():
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("DLWP_DATA_DIR"),
                         help="passed to every example: the folder with Keras's dataset files "
                              "and cats_and_dogs_small/ (also: env DLWP_DATA_DIR)")
-    parser.add_argument("--output-dir", type=Path, default=helpers.REPO_ROOT / "runs" / SCRIPT,
+    parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "runs" / SCRIPT,
                         help="where the results and every example's outputs go "
                              "(default: runs/reproduce/)")
     parser.add_argument("--smoke", action="store_true",
@@ -576,7 +582,7 @@ def estimated_minutes(entry, history):
 def main(argv=None):
     args = make_parser().parse_args(argv)
     started = time.perf_counter()
-    helpers.prepare_output_dir(args.output_dir)
+    command_line.prepare_output_dir(args.output_dir)
     chosen = [entry for entry in BOOK if (args.only is None or entry["name"] in args.only)
               and entry["name"] not in args.skip]
     seeds = [DEFAULT_SEED, *range(1, args.seeds)]
@@ -633,9 +639,9 @@ def main(argv=None):
     machine = describe_machine()
     table = markdown_table(rows)
     folder = args.output_dir
-    helpers.save_atomically(folder / "results.md", lambda partial: partial.write_text(
+    outputs.save_atomically(folder / "results.md", lambda partial: partial.write_text(
         f"{machine_line(machine)}\n\n{table}", encoding="utf-8"))
-    helpers.save_atomically(folder / "results.json", lambda partial: partial.write_text(
+    outputs.save_atomically(folder / "results.json", lambda partial: partial.write_text(
         json.dumps({"machine": machine, "seconds": total, "rows": rows}, indent=2) + "\n",
         encoding="utf-8"))
     plot_results(rows, folder / "results.png")
@@ -658,4 +664,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

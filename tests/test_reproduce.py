@@ -34,7 +34,6 @@ def curves_beside_the_book(name):
     """Made-up curves of a run, with the book's beside them as the scripts keep them: three
     epochs, each 0.1 above the book's (on the book's epoch sizes)."""
     import helpers
-
     import reproduce
 
     def beside(script, stage):
@@ -67,7 +66,6 @@ def smoke_reproduction(tmp_path_factory):
 
 def test_smoke_reproduction_of_every_example(smoke_reproduction):
     import helpers
-
     import reproduce
 
     result, output_dir = smoke_reproduction
@@ -160,8 +158,7 @@ def test_verdicts_median_and_range():
 
 
 def test_update_readme_replaces_only_between_the_markers(tmp_path):
-    import helpers
-
+    import input_errors
     import reproduce
 
     readme = tmp_path / "README.md"
@@ -181,7 +178,7 @@ def test_update_readme_replaces_only_between_the_markers(tmp_path):
     reproduce.update_readme(readme, "| mnist |\n", machine, 60, recorded=12)
     assert "in 1 minutes, taking 12 runs recorded earlier on this machine" in readme.read_text()
     readme.write_text("no markers here\n")
-    with pytest.raises(helpers.InputError, match="markers"):
+    with pytest.raises(input_errors.InputError, match="markers"):
         reproduce.update_readme(readme, "", machine, 1)
 
 
@@ -245,9 +242,9 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
         ["--data-dir", "d", "--weights", "w.h5", "--epochs", "convnet-finetune=20,mnist=2"])
     assert args.epochs == {"convnet-finetune": 20, "mnist": 2}
     entries = {entry["name"]: entry for entry in reproduce.BOOK}
-    command = reproduce.command_line(entries["convnet-features"], args, 42, tmp_path)
+    command = reproduce.example_command(entries["convnet-features"], args, 42, tmp_path)
     assert command[command.index("--weights") + 1] == "w.h5" and "--epochs" not in command
-    command = reproduce.command_line(entries["convnet-finetune"], args, 1, tmp_path)
+    command = reproduce.example_command(entries["convnet-finetune"], args, 1, tmp_path)
     assert command[command.index("--epochs") + 1] == "20" and "--weights" not in command
     assert command[command.index("--seed") + 1] == "1"
     runs = [{"command": "c", "seconds": 1.0, "seed": 42, "status": "ok",
@@ -260,7 +257,7 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
     # Other flags: on the command, checked on a recorded run, named in the row.
     args = reproduce.make_parser().parse_args(
         ["--data-dir", "d", "--args", "convnet-visualize=--filters 16 --steps 40"])
-    command = reproduce.command_line(entries["convnet-visualize"], args, 42, tmp_path)
+    command = reproduce.example_command(entries["convnet-visualize"], args, 42, tmp_path)
     assert command[command.index("--filters"):command.index("--filters") + 4] == [
         "--filters", "16", "--steps", "40"]
     row = reproduce.summarize(entries["convnet-visualize"], [{**runs[0], "fields": {
