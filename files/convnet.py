@@ -224,22 +224,7 @@ def augment(args):
         skipped_pictures=pictures.skipped, extra={"precision": precision})
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
-    scratch_metrics = args.output_dir.parent / "scratch" / "metrics.json"
-    try:
-        earlier = training_tools.read_stage_metrics(scratch_metrics, "scratch")
-    except input_errors.DataUnavailable as error:  # only the figure needs it: go on without
-        print(f"warning: no comparison figure: {error}")
-        earlier = {}
-    if "history" in earlier:
-        path = convnet_figures.compare_validation_accuracy(
-            [("from scratch", earlier, earlier["test_accuracy"],
-              helpers.book_history(SCRIPT, "scratch")),
-             ("augmentation + dropout", details, results["test_accuracy"],
-              helpers.book_history(SCRIPT, "augment"))],
-            args.output_dir / "compare_scratch.png")
-        print(f"comparison: {path}")
-    else:
-        print(f"(no {scratch_metrics}: run the scratch stage for a side-by-side figure)")
+    convnet_figures.compare_with_scratch(args.output_dir, results, details)
     return results, details
 
 
@@ -355,15 +340,7 @@ def features_augment(args):
 
 def finetune(args):
     precision = training_tools.use_mixed_precision(args.mixed_precision)
-    model, path = training_tools.load_stage_model(
-        args.output_dir, "features-augment",
-        expected=lambda model: None if "vgg16" in [layer.name for layer in model.layers]
-        else "it has no VGG16 base")
-    # Which VGG16 weights that model started from, so an untrained base is never hidden.
-    earlier = training_tools.read_stage_metrics(path.parent / "metrics.json",
-                                                "features-augment")
-    weights = earlier.get("weights", "unknown")
-    training_tools.weights_note(weights)
+    model, path, weights = training_tools.load_features_augment_model(args.output_dir)
     image_size = model.input_shape[1]  # the size features-augment trained at
 
     # Unfreeze the top of the base only: block5 holds the most task-specific features,
@@ -517,16 +494,9 @@ def grad_cam_heatmap(model, image_batch, conv_layer_name="block5_conv3", class_i
 
 
 def visualize(args):
-    # VGG16 first, so a weights file that cannot serve fails before any work. Grad-CAM
-    # needs the ImageNet classifier on top; a base-only file draws everything else.
-    if training_tools.serves_classifier(args.weights):
-        classifier = training_tools.load_vgg16(args.weights, args.image_size, include_top=True)
-        skipped = {}
-    else:
-        classifier = None
-        conv_base = training_tools.load_vgg16(args.weights, args.image_size)
-        skipped = {"grad_cam": training_tools.grad_cam_needs(args.weights)}
-        print(f"Grad-CAM skipped: {skipped['grad_cam']}")
+    # VGG16 first, so a weights file that cannot serve fails before any work.
+    classifier, conv_base, skipped = training_tools.load_vgg16_to_visualize(args.weights,
+                                                                            args.image_size)
     picture_path = Path(args.image) if args.image else default_picture(args.data_dir)
     if not picture_path.is_file():
         raise input_errors.DataUnavailable(f"picture {picture_path} not found")

@@ -11,7 +11,9 @@ import numpy as np
 from PIL import Image
 
 import helpers
+import input_errors
 import outputs
+import training_tools
 
 
 def channel_grid(activation, columns=16):
@@ -110,4 +112,26 @@ def compare_validation_accuracy(runs, path):
     outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
     plt.close(figure)
+    return path
+
+
+def compare_with_scratch(output_dir, results, details):
+    """augment's validation accuracy beside scratch's (the lesson of 5.2), when scratch ran
+    in the same output folder (its metrics.json); without it, a note and no figure."""
+    scratch_metrics = output_dir.parent / "scratch" / "metrics.json"
+    try:
+        earlier = training_tools.read_stage_metrics(scratch_metrics, "scratch")
+    except input_errors.DataUnavailable as error:  # only the figure needs it: go on without
+        print(f"warning: no comparison figure: {error}")
+        earlier = {}
+    if "history" not in earlier:
+        print(f"(no {scratch_metrics}: run the scratch stage for a side-by-side figure)")
+        return None
+    path = compare_validation_accuracy(
+        [("from scratch", earlier, earlier["test_accuracy"],
+          helpers.book_history("convnet", "scratch")),
+         ("augmentation + dropout", details, results["test_accuracy"],
+          helpers.book_history("convnet", "augment"))],
+        output_dir / "compare_scratch.png")
+    print(f"comparison: {path}")
     return path

@@ -152,18 +152,14 @@ def test_best_and_last(model, history, run, *, test, book, steps_per_epoch, batc
         results["skipped_pictures"] = skipped_pictures
     results.update(extra or {})
     results["epoch_seconds"] = float(np.median(timer.seconds))
+    # The trainable weights as a saved model names them: a Sequential model built in this
+    # process puts its name in front ("vgg16_augmented/dense/kernel"), a loaded one does not.
+    trainable = [weight.path.removeprefix(f"{model.name}/") for weight in model.trainable_weights]
     details = {"history": history.history, "epoch_seconds_all": timer.seconds,
                "steps_per_epoch": steps_per_epoch,
                "pictures_per_epoch": steps_per_epoch and steps_per_epoch * batch_size,
-               "trainable_weights": trainable_weight_names(model)}
+               "trainable_weights": trainable}
     return results, details
-
-
-def trainable_weight_names(model):
-    """The paths of the weights that train, as a saved model names them: a Sequential model
-    built in this process puts its own name in front ("vgg16_augmented/dense/kernel"), the
-    same model loaded from its file does not ("dense/kernel")."""
-    return [weight.path.removeprefix(f"{model.name}/") for weight in model.trainable_weights]
 
 
 # --------------------------------------------------------------------------------------
@@ -305,6 +301,26 @@ def read_stage_metrics(path, stage):
             f"{path} cannot be read ({input_errors.error_reason(error)}); run `python files/"
             f"convnet.py {stage}` (with the same --output-dir) to write it again.") from None
     return record
+
+
+def load_features_augment_model(output_dir):
+    """finetune's start: features-augment's model (with a VGG16 base), its path, and the
+    VGG16 weights it started from (so an untrained base is never hidden)."""
+    model, path = load_stage_model(output_dir, "features-augment", expected=lambda model: None
+                                   if "vgg16" in [layer.name for layer in model.layers]
+                                   else "it has no VGG16 base")
+    metrics = read_stage_metrics(path.parent / "metrics.json", "features-augment")
+    weights_note(metrics.get("weights", "unknown"))
+    return model, path, metrics.get("weights", "unknown")
+
+
+def load_vgg16_to_visualize(weights, image_size):
+    """(classifier, conv_base, skipped): Grad-CAM needs the classifier (skipped: why not)."""
+    if serves_classifier(weights):
+        return load_vgg16(weights, image_size, include_top=True), None, {}
+    conv_base, reason = load_vgg16(weights, image_size), grad_cam_needs(weights)
+    print(f"Grad-CAM skipped: {reason}")
+    return None, conv_base, {"grad_cam": reason}
 
 
 def not_a_picture_convnet(model):
