@@ -28,11 +28,16 @@ Run it:
 
 import time
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 import numpy as np
 from keras import layers
+
+import command_line
+import helpers
+import keras_files
+import outputs
 
 SCRIPT = "bostonhousing"
 
@@ -81,27 +86,27 @@ def smooth_curve(points, factor=0.9):
 
 
 def main(argv=None):
-    parser = helpers.make_parser(SCRIPT, __doc__, epochs=80, batch_size=16)
+    parser = command_line.make_parser(SCRIPT, __doc__, epochs=80, batch_size=16)
     parser.description += ("\n--epochs and --batch-size set the final model; the K-fold runs "
                            "have their own flags below.")
-    parser.add_argument("--folds", type=helpers.int_in_range(2), default=4,
+    parser.add_argument("--folds", type=command_line.int_in_range(2), default=4,
                         help="K in K-fold cross-validation, at least 2 and at most the number "
                              "of training samples (default: %(default)s)")
-    parser.add_argument("--kfold-epochs", type=helpers.positive_int, default=100,
+    parser.add_argument("--kfold-epochs", type=command_line.positive_int, default=100,
                         help="epochs of each fold in the K-fold evaluation (default: %(default)s)")
-    parser.add_argument("--curve-epochs", type=helpers.positive_int, default=500,
+    parser.add_argument("--curve-epochs", type=command_line.positive_int, default=500,
                         help="epochs of each fold for the validation MAE curve "
                              "(default: %(default)s)")
-    parser.add_argument("--kfold-batch-size", type=helpers.positive_int, default=1,
+    parser.add_argument("--kfold-batch-size", type=command_line.positive_int, default=1,
                         help="batch size of the K-fold runs (default: %(default)s, as in the book)")
-    args = helpers.parse_args(parser, argv, smoke_epochs=20)
+    args = command_line.parse_args(parser, argv, smoke_epochs=20)
     if args.smoke:
         args.folds, args.kfold_batch_size = 2, max(args.kfold_batch_size, 16)
         args.kfold_epochs, args.curve_epochs = min(args.kfold_epochs, 3), min(args.curve_epochs, 15)
-    started = helpers.start(args)
+    started = command_line.start(args)
 
     # --- The data ------------------------------------------------------------------------------
-    (train_data, train_targets), (test_data, test_targets) = helpers.load_boston_housing(
+    (train_data, train_targets), (test_data, test_targets) = keras_files.load_boston_housing(
         args.data_dir)
     print(f"train {train_data.shape}, test {test_data.shape}; "
           f"prices from {train_targets.min():.1f} to {train_targets.max():.1f} thousand dollars")
@@ -149,7 +154,7 @@ def main(argv=None):
     helpers.plot_history(final, ["loss", "mae"], args.output_dir / "final_training.png",
                          title="Boston housing: final model")
 
-    helpers.write_results(
+    outputs.write_results(
         args, SCRIPT,
         {"test_mae": test_mae, "test_mae_dollars": round(test_mae * 1000),
          "kfold_mae": kfold_mae, "test_mse": test_mse, "seconds": time.perf_counter() - started},
@@ -173,9 +178,9 @@ def plot_validation_curve(average_mae, path, skip_first=10):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    helpers.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
+    outputs.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

@@ -54,16 +54,21 @@ convnet_cli.py (the command line).
 import time
 from pathlib import Path
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+import command_line
 import convnet_cli
 import convnet_figures
 import dogs_vs_cats
+import helpers
+import input_errors
+import keras_files
+import outputs
 import pet_pictures
 import training_tools
 from convnet_cli import Stage
@@ -98,7 +103,7 @@ def build_mnist_convnet():
 
 
 def mnist(args):
-    (train_images, train_labels), (test_images, test_labels) = helpers.load_mnist(args.data_dir)
+    (train_images, train_labels), (test_images, test_labels) = keras_files.load_mnist(args.data_dir)
     # Convnets take images as (height, width, channels): add the single grey channel.
     train_images = train_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
     test_images = test_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
@@ -110,7 +115,7 @@ def mnist(args):
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="MNIST convnet", book=helpers.book_history(SCRIPT, "mnist"),
                          examples_per_epoch=len(train_images))
-    helpers.save_atomically(args.output_dir / "model.keras", model.save)
+    outputs.save_atomically(args.output_dir / "model.keras", model.save)
 
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (book: 0.991), test loss {test_loss:.4f}")
@@ -219,22 +224,7 @@ def augment(args):
         skipped_pictures=pictures.skipped, extra={"precision": precision})
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
-    scratch_metrics = args.output_dir.parent / "scratch" / "metrics.json"
-    try:
-        earlier = training_tools.read_stage_metrics(scratch_metrics, "scratch")
-    except helpers.DataUnavailable as error:  # only the figure needs it: go on without
-        print(f"warning: no comparison figure: {error}")
-        earlier = {}
-    if "history" in earlier:
-        path = convnet_figures.compare_validation_accuracy(
-            [("from scratch", earlier, earlier["test_accuracy"],
-              helpers.book_history(SCRIPT, "scratch")),
-             ("augmentation + dropout", details, results["test_accuracy"],
-              helpers.book_history(SCRIPT, "augment"))],
-            args.output_dir / "compare_scratch.png")
-        print(f"comparison: {path}")
-    else:
-        print(f"(no {scratch_metrics}: run the scratch stage for a side-by-side figure)")
+    convnet_figures.compare_with_scratch(args.output_dir, results, details)
     return results, details
 
 
@@ -350,15 +340,7 @@ def features_augment(args):
 
 def finetune(args):
     precision = training_tools.use_mixed_precision(args.mixed_precision)
-    model, path = training_tools.load_stage_model(
-        args.output_dir, "features-augment",
-        expected=lambda model: None if "vgg16" in [layer.name for layer in model.layers]
-        else "it has no VGG16 base")
-    # Which VGG16 weights that model started from, so an untrained base is never hidden.
-    earlier = training_tools.read_stage_metrics(path.parent / "metrics.json",
-                                                "features-augment")
-    weights = earlier.get("weights", "unknown")
-    training_tools.weights_note(weights)
+    model, path, weights = training_tools.load_features_augment_model(args.output_dir)
     image_size = model.input_shape[1]  # the size features-augment trained at
 
     # Unfreeze the top of the base only: block5 holds the most task-specific features,
@@ -512,19 +494,12 @@ def grad_cam_heatmap(model, image_batch, conv_layer_name="block5_conv3", class_i
 
 
 def visualize(args):
-    # VGG16 first, so a weights file that cannot serve fails before any work. Grad-CAM
-    # needs the ImageNet classifier on top; a base-only file draws everything else.
-    if training_tools.serves_classifier(args.weights):
-        classifier = training_tools.load_vgg16(args.weights, args.image_size, include_top=True)
-        skipped = {}
-    else:
-        classifier = None
-        conv_base = training_tools.load_vgg16(args.weights, args.image_size)
-        skipped = {"grad_cam": training_tools.grad_cam_needs(args.weights)}
-        print(f"Grad-CAM skipped: {skipped['grad_cam']}")
+    # VGG16 first, so a weights file that cannot serve fails before any work.
+    classifier, conv_base, skipped = training_tools.load_vgg16_to_visualize(args.weights,
+                                                                            args.image_size)
     picture_path = Path(args.image) if args.image else default_picture(args.data_dir)
     if not picture_path.is_file():
-        raise helpers.DataUnavailable(f"picture {picture_path} not found")
+        raise input_errors.DataUnavailable(f"picture {picture_path} not found")
     print(f"picture: {picture_path}")
 
     # (a) Intermediate activations of the from-scratch convnet.
@@ -603,13 +578,13 @@ STAGES = {
 
 def main(argv=None):
     args = convnet_cli.parse_args(STAGES, __doc__, argv)
-    started = helpers.start(args)
+    started = command_line.start(args)
     results, details = STAGES[args.stage].run(args)
     book = helpers.book_history(SCRIPT, args.stage)  # None: the book printed no log of it
     if book is not None:  # the book's run, and how far this one is from it, in metrics.json
         details["book_history"] = {"history": helpers.beside_book(
             book, details["history"], details["pictures_per_epoch"])}
-    helpers.write_results(
+    outputs.write_results(
         args, SCRIPT,
         {"stage": args.stage, **results, "seconds": time.perf_counter() - started},
         extra=details)
@@ -617,4 +592,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

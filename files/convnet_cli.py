@@ -3,15 +3,14 @@
 Kept out of the chapter script because it is argparse, not the book: `convnet.py` lists
 its stages (function, summary, the book's epochs, batch size and steps per epoch) in one
 table, and `make_parser` / `parse_args` here turn that table into subcommands with the
-common flags of every script (helpers.add_common_flags) plus each stage's own.
+common flags of every script (command_line.add_common_flags) plus each stage's own.
 """
 
 import argparse
 from collections import namedtuple
 from pathlib import Path
 
-import helpers
-
+import command_line
 import dogs_vs_cats
 import pet_pictures
 
@@ -68,13 +67,13 @@ def make_parser(stages, description, script="convnet"):
 
 
 def add_stage_flags(parser, name, stage, script="convnet"):
-    helpers.add_common_flags(parser, script, stage.epochs, stage.batch_size)
+    command_line.add_common_flags(parser, script, stage.epochs, stage.batch_size)
     group = parser.add_argument_group(f"{name} options")
     if name == "prepare":
         add_prepare_flags(group)
     if name in MIN_IMAGE_SIZE:
         smallest = MIN_IMAGE_SIZE[name]
-        group.add_argument("--image-size", type=helpers.int_in_range(smallest, MAX_IMAGE_SIZE),
+        group.add_argument("--image-size", type=command_line.int_in_range(smallest, MAX_IMAGE_SIZE),
                            default=None,
                            help=f"pictures are resized to this square size, {smallest} to "
                                 f"{MAX_IMAGE_SIZE} (the network needs at least {smallest}) "
@@ -83,7 +82,7 @@ def add_stage_flags(parser, name, stage, script="convnet"):
     if name in MIN_IMAGE_SIZE and name != "visualize":  # the training stages
         steps = stage.steps_per_epoch
         group.add_argument(
-            "--steps-per-epoch", type=helpers.positive_int, default=steps,
+            "--steps-per-epoch", type=command_line.positive_int, default=steps,
             help="training batches per epoch; the training pictures repeat, so an epoch "
                  "can be more or less than one pass over them (default: "
                  + (f"{steps}, the book's: {steps} x {stage.batch_size} = "
@@ -102,10 +101,10 @@ def add_stage_flags(parser, name, stage, script="convnet"):
         group.add_argument("--image", type=Path,
                            help="picture for the activations and Grad-CAM (default: "
                                 "test/cats/cat.1700.jpg, as in the book)")
-        group.add_argument("--filters", type=helpers.int_in_range(1, 64), default=64,
+        group.add_argument("--filters", type=command_line.int_in_range(1, 64), default=64,
                            help="filter patterns per layer, 1 to 64 (block1_conv1 has 64 "
                                 "filters) (default: %(default)s, as in the book)")
-        group.add_argument("--steps", type=helpers.positive_int, default=40,
+        group.add_argument("--steps", type=command_line.positive_int, default=40,
                            help="gradient ascent steps per pattern (default: %(default)s)")
 
 
@@ -144,10 +143,10 @@ def parse_args(stages, description, argv=None):
         trains_vgg16 = args.stage in VGG16_IN_THE_MODEL
         args.epochs = min(args.epochs, SMOKE_VGG16_EPOCHS if trains_vgg16 else SMOKE_EPOCHS)
         if args.stage == "mnist":
-            args.data_dir = helpers.SAMPLE_DATA_DIR  # the project's small sample digits
+            args.data_dir = command_line.SAMPLE_DATA_DIR  # the project's small sample digits
         elif args.stage != "prepare" and not dogs_vs_cats.has_split(args.data_dir):
             # The committed sample pictures, unless --data-dir already holds a (small) split.
-            args.data_dir = helpers.SAMPLE_DATA_DIR
+            args.data_dir = command_line.SAMPLE_DATA_DIR
         if getattr(args, "steps_per_epoch", None) == stages[args.stage].steps_per_epoch:
             # One pass over the few smoke pictures, or a part of it through VGG16.
             args.steps_per_epoch = SMOKE_VGG16_STEPS if trains_vgg16 else None

@@ -5,12 +5,15 @@ the pictures that excite a filter, a Grad-CAM heatmap); the functions here only 
 arrays out as pictures and save them: display code, not the book's deep learning.
 """
 
-import helpers
-
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
+
+import helpers
+import input_errors
+import outputs
+import training_tools
 
 
 def channel_grid(activation, columns=16):
@@ -30,7 +33,7 @@ def channel_grid(activation, columns=16):
 
 def save_channel_grid(activation, path):
     grid = channel_grid(activation)
-    return helpers.save_atomically(path, lambda partial: plt.imsave(
+    return outputs.save_atomically(path, lambda partial: plt.imsave(
         partial, grid, cmap="viridis", vmin=0, vmax=255, format="png"))
 
 
@@ -54,14 +57,14 @@ def pattern_grid(patterns, columns=8, margin=4):
 
 def save_pattern_grid(patterns, path):
     grid = pattern_grid(patterns)
-    return helpers.save_atomically(path, lambda partial: plt.imsave(partial, grid, format="png"))
+    return outputs.save_atomically(path, lambda partial: plt.imsave(partial, grid, format="png"))
 
 
 def save_heatmap(heatmap, class_index, path):
     figure, axes = plt.subplots(figsize=(4, 4))
     axes.matshow(heatmap, cmap="jet", vmin=0, vmax=1)
     axes.set_title(f"Grad-CAM, ImageNet class {class_index}")
-    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
     plt.close(figure)
     return path
@@ -75,7 +78,7 @@ def overlay_heatmap(picture, heatmap, path, alpha=0.4):
         (picture.shape[1], picture.shape[0]), Image.Resampling.BILINEAR)
     blended = np.asarray(colours, dtype="float32") * alpha + picture * (1 - alpha)
     overlay = Image.fromarray(np.uint8(np.clip(blended, 0, 255)))
-    return helpers.save_atomically(path, lambda partial: overlay.save(partial, format="PNG"))
+    return outputs.save_atomically(path, lambda partial: overlay.save(partial, format="PNG"))
 
 
 def compare_validation_accuracy(runs, path):
@@ -106,7 +109,29 @@ def compare_validation_accuracy(runs, path):
     axes.legend(fontsize=8)
     caption = "; ".join(["dashed: the book's runs (section 5.2, Keras 2.0.8)", *notes])
     helpers.add_caption(figure, caption)
-    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
                                                                  format="png"))
     plt.close(figure)
+    return path
+
+
+def compare_with_scratch(output_dir, results, details):
+    """augment's validation accuracy beside scratch's (the lesson of 5.2), when scratch ran
+    in the same output folder (its metrics.json); without it, a note and no figure."""
+    scratch_metrics = output_dir.parent / "scratch" / "metrics.json"
+    try:
+        earlier = training_tools.read_stage_metrics(scratch_metrics, "scratch")
+    except input_errors.DataUnavailable as error:  # only the figure needs it: go on without
+        print(f"warning: no comparison figure: {error}")
+        earlier = {}
+    if "history" not in earlier:
+        print(f"(no {scratch_metrics}: run the scratch stage for a side-by-side figure)")
+        return None
+    path = compare_validation_accuracy(
+        [("from scratch", earlier, earlier["test_accuracy"],
+          helpers.book_history("convnet", "scratch")),
+         ("augmentation + dropout", details, results["test_accuracy"],
+          helpers.book_history("convnet", "augment"))],
+        output_dir / "compare_scratch.png")
+    print(f"comparison: {path}")
     return path

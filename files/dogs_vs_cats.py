@@ -23,16 +23,17 @@ import warnings
 from collections import namedtuple
 from pathlib import Path
 
-import helpers
-
 import numpy as np
 import tensorflow as tf
 from PIL import Image
 
+import command_line
+import input_errors
+
 # The book's split of the 25,000 pictures: the file numbers of each class in each split.
 SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}
 CLASS_NAMES = ("cat", "dog")  # folder order, so label 0 is "cats" and 1 is "dogs"
-DEFAULT_DATA_DIR = helpers.REPO_ROOT / "data"
+DEFAULT_DATA_DIR = command_line.REPO_ROOT / "data"
 DECODE_CHECK_SIZE = 150  # pictures are checked by decoding them at about this size
 
 
@@ -63,7 +64,7 @@ def find_split(data_dir):
     for folder in (base / "cats_and_dogs_small", base):
         if all((folder / split).is_dir() for split in SPLITS):
             return folder
-    raise helpers.DataUnavailable(
+    raise input_errors.DataUnavailable(
         f"no cats_and_dogs_small/ (with train/, validation/ and test/) in {base}. "
         f"Pass --data-dir FOLDER, or build it: `python files/convnet.py prepare` downloads the "
         f"pictures (Kaggle's or Microsoft's copy), `prepare --source PATH` copies them from a "
@@ -93,7 +94,7 @@ def split_pictures(folder):
     for label, name in enumerate(CLASS_NAMES):
         class_folder = Path(folder) / f"{name}s"
         if not class_folder.is_dir():
-            raise helpers.InputError(
+            raise input_errors.InputError(
                 f"{class_folder} is missing: each split of cats_and_dogs_small needs a cats/ "
                 f"and a dogs/ folder (`python files/convnet.py prepare` builds them).")
         candidates = sorted(path for path in class_folder.iterdir()
@@ -109,7 +110,7 @@ def split_pictures(folder):
         if not usable:
             found = (f"none of its {len(candidates)} pictures decode" if candidates else
                      f"no {', '.join(PICTURE_SUFFIXES)} files in it")
-            raise helpers.InputError(
+            raise input_errors.InputError(
                 f"{class_folder} holds no usable pictures ({found}); copy the pictures "
                 f"again, e.g. with `python files/convnet.py prepare`.")
         paths += [str(path) for path in usable]

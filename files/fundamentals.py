@@ -35,12 +35,17 @@ Run it:
 
 import time
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers
+
+import command_line
+import helpers
+import keras_files
+import outputs
 
 SCRIPT = "fundamentals"
 NUM_WORDS = 10_000  # keep the 10,000 most frequent words, as in chapter 3
@@ -308,7 +313,7 @@ def plot_comparison(histories, names, path, title, train_size):
                f"book| at the same reviews seen: {', '.join(captions)}")
     helpers.add_caption(fig, caption)
     print(f"  {caption}")
-    helpers.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
+    outputs.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     print(f"  saved {path}")
 
@@ -351,17 +356,17 @@ WORKFLOW = """
 
 def load_imdb_vectors(data_dir):
     """IMDB training reviews as multi-hot vectors, and their labels as floats."""
-    (train_data, train_labels), _ = helpers.load_imdb(data_dir, num_words=NUM_WORDS)
+    (train_data, train_labels), _ = keras_files.load_imdb(data_dir, num_words=NUM_WORDS)
     return train_data, np.asarray(train_labels).astype("float32")
 
 
 def main(argv=None):
-    parser = helpers.make_parser(SCRIPT, __doc__, epochs=20, batch_size=512)
+    parser = command_line.make_parser(SCRIPT, __doc__, epochs=20, batch_size=512)
     parser.add_argument("--experiment", choices=("all", *EXPERIMENTS, "overfitting"),
                         default="all", help="run one part or one comparison only, or "
                         "overfitting: the three comparisons (default: %(default)s)")
-    args = helpers.parse_args(parser, argv, smoke_epochs=3)
-    started = helpers.start(args)
+    args = command_line.parse_args(parser, argv, smoke_epochs=3)
+    started = command_line.start(args)
     experiments = {"all": EXPERIMENTS, "overfitting": tuple(COMPARISONS)}.get(
         args.experiment, (args.experiment,))
 
@@ -411,8 +416,8 @@ def main(argv=None):
 
     print(WORKFLOW)
     results["seconds"] = time.perf_counter() - started
-    helpers.write_results(args, SCRIPT, results, extra=extra)
+    outputs.write_results(args, SCRIPT, results, extra=extra)
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

@@ -22,11 +22,16 @@ Run it:
 
 import time
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 import numpy as np
 from keras import layers
+
+import command_line
+import helpers
+import keras_files
+import outputs
 
 SCRIPT = "imdb"
 NUM_WORDS = 10000  # keep the 10,000 most frequent words; rarer ones become "out of vocabulary"
@@ -45,19 +50,19 @@ def build_model():
 
 
 def main(argv=None):
-    parser = helpers.make_parser(SCRIPT, __doc__, epochs=20, batch_size=512)
-    parser.add_argument("--final-epochs", type=helpers.positive_int, default=4,
+    parser = command_line.make_parser(SCRIPT, __doc__, epochs=20, batch_size=512)
+    parser.add_argument("--final-epochs", type=command_line.positive_int, default=4,
                         help="epochs for the final model trained on all training data "
                              "(default: %(default)s, where validation loss was lowest)")
-    parser.add_argument("--validation-size", type=helpers.positive_int, default=10000,
+    parser.add_argument("--validation-size", type=command_line.positive_int, default=10000,
                         help="training reviews held out in phase 1 (default: %(default)s)")
-    args = helpers.parse_args(parser, argv, smoke_epochs=4)
+    args = command_line.parse_args(parser, argv, smoke_epochs=4)
     if args.smoke:
         args.validation_size = min(args.validation_size, 200)
-    started = helpers.start(args)
+    started = command_line.start(args)
 
     # --- The IMDB dataset -----------------------------------------------------------------
-    (train_data, train_labels), (test_data, test_labels) = helpers.load_imdb(
+    (train_data, train_labels), (test_data, test_labels) = keras_files.load_imdb(
         args.data_dir, num_words=NUM_WORDS)
     if args.validation_size >= len(train_data):
         parser.error(f"--validation-size must be below the {len(train_data)} training reviews")
@@ -66,7 +71,7 @@ def main(argv=None):
 
     # Word ids back to words: the index is offset by 3 because 0, 1 and 2 are reserved
     # (padding, start of sequence, unknown word).
-    word_index = helpers.load_word_index("imdb", args.data_dir)
+    word_index = keras_files.load_word_index("imdb", args.data_dir)
     print("first review, decoded:", helpers.decode_words(train_data[0], word_index)[:500])
 
     # --- Preparing the data: multi-hot vectors -----------------------------------------------
@@ -111,7 +116,7 @@ def main(argv=None):
     for probability, label in zip(predictions, test_labels[:5], strict=True):
         print(f"  predicted P(positive) {probability:.3f}   true label {label}")
 
-    helpers.write_results(
+    outputs.write_results(
         args, SCRIPT,
         {"test_accuracy": test_accuracy, "test_loss": test_loss, "best_epoch": best_epoch,
          "seconds": time.perf_counter() - started},
@@ -124,4 +129,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

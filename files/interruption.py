@@ -1,6 +1,6 @@
 """Ctrl-C: every script stops with exit code 130 and `interrupted` as its last line.
 
-Script machinery, not the book: `helpers.run` calls `stopping_on_ctrl_c()` around a
+Script machinery, not the book: `command_line.run` calls `stopping_on_ctrl_c()` around a
 script's `main`. Python's own Ctrl-C handling raises KeyboardInterrupt wherever the main
 thread happens to be when the signal is handled, and some places lose it:
 

@@ -14,10 +14,15 @@ Run it:
 
 import time
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 from keras import layers
+
+import command_line
+import helpers
+import keras_files
+import outputs
 
 SCRIPT = "mnist"
 
@@ -38,12 +43,12 @@ def build_model():
 
 
 def main(argv=None):
-    parser = helpers.make_parser(SCRIPT, __doc__, epochs=5, batch_size=128)
-    args = helpers.parse_args(parser, argv, smoke_epochs=3)
-    started = helpers.start(args)
+    parser = command_line.make_parser(SCRIPT, __doc__, epochs=5, batch_size=128)
+    args = command_line.parse_args(parser, argv, smoke_epochs=3)
+    started = command_line.start(args)
 
     # --- The data --------------------------------------------------------------------
-    (train_images, train_labels), (test_images, test_labels) = helpers.load_mnist(args.data_dir)
+    (train_images, train_labels), (test_images, test_labels) = keras_files.load_mnist(args.data_dir)
     print(f"train images {train_images.shape} {train_images.dtype}, "
           f"test images {test_images.shape}; first labels {train_labels[:10]}")
 
@@ -68,7 +73,7 @@ def main(argv=None):
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (book: 0.978), test loss {test_loss:.4f}")
 
-    helpers.write_results(
+    outputs.write_results(
         args, SCRIPT,
         {"test_accuracy": test_accuracy, "test_loss": test_loss,
          "seconds": time.perf_counter() - started},
@@ -78,4 +83,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

@@ -32,11 +32,13 @@ import zipfile
 from collections import Counter, namedtuple
 from pathlib import Path
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 
+import command_line
 import dogs_vs_cats
+import input_errors
 from dogs_vs_cats import CLASS_NAMES, SPLITS
 
 MICROSOFT_URL = ("https://download.microsoft.com/download/3/E/1/"
@@ -134,13 +136,13 @@ def open_source(path):
     if path.is_file():
         return open_zip(path)
     if not path.is_dir():
-        raise helpers.DataUnavailable(f"source {path} not found. {GET_PICTURES_HELP}")
+        raise input_errors.DataUnavailable(f"source {path} not found. {GET_PICTURES_HELP}")
     for folder in (path, path / "PetImages", path / "train"):
         if any(folder.glob("cat.*.jpg")) and any(folder.glob("dog.*.jpg")):
             return FolderSource(folder, "kaggle")
         if any(folder.glob("Cat/*.jpg")) and any(folder.glob("Dog/*.jpg")):
             return FolderSource(folder, "microsoft")
-    raise helpers.DataUnavailable(f"{path} holds {NEITHER_LAYOUT}. {GET_PICTURES_HELP}")
+    raise input_errors.DataUnavailable(f"{path} holds {NEITHER_LAYOUT}. {GET_PICTURES_HELP}")
 
 
 def open_zip(path):
@@ -148,8 +150,8 @@ def open_zip(path):
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
-        raise helpers.DataUnavailable(
-            f"{path} is not a folder nor a readable zip file ({helpers.error_reason(error)}); "
+        raise input_errors.DataUnavailable(
+            f"{path} is not a folder nor a readable zip file ({input_errors.error_reason(error)}); "
             f"if it is an interrupted download, delete it and run prepare again. "
             f"{GET_PICTURES_HELP}") from None
     for layout, pattern in ZIP_PATTERNS.items():
@@ -158,7 +160,7 @@ def open_zip(path):
             if match:
                 return ZipSource(archive, path, layout, match["prefix"])
     archive.close()
-    raise helpers.DataUnavailable(f"the zip file {path} holds {NEITHER_LAYOUT}. "
+    raise input_errors.DataUnavailable(f"the zip file {path} holds {NEITHER_LAYOUT}. "
                                   f"{GET_PICTURES_HELP}")
 
 
@@ -208,9 +210,9 @@ def download_microsoft_zip():
     try:
         return Path(keras.utils.get_file(fname=MICROSOFT_ZIP, origin=MICROSOFT_URL))
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
-        raise helpers.DataUnavailable(
+        raise input_errors.DataUnavailable(
             f"could not download Microsoft's copy of the pictures "
-            f"({helpers.error_reason(error)}). {GET_PICTURES_HELP}") from None
+            f"({input_errors.error_reason(error)}). {GET_PICTURES_HELP}") from None
 
 
 def download_kaggle_train(folder):
@@ -219,14 +221,14 @@ def download_kaggle_train(folder):
     try:
         import kagglehub
     except ImportError:
-        raise helpers.DataUnavailable(
+        raise input_errors.DataUnavailable(
             f"downloading Kaggle's copy needs the kagglehub package: pip install "
             f"\".[kaggle]\". {GET_PICTURES_HELP}") from None
     try:
         download = Path(kagglehub.competition_download("dogs-vs-cats"))
     except Exception as error:  # kagglehub raises many kinds: credentials, rules, network
-        reason = helpers.error_reason(error)
-        raise helpers.DataUnavailable(
+        reason = input_errors.error_reason(error)
+        raise input_errors.DataUnavailable(
             f"could not download dogs-vs-cats with kagglehub ({reason}). "
             f"{GET_PICTURES_HELP}") from None
     for candidate in (download / "train", download):
@@ -234,7 +236,7 @@ def download_kaggle_train(folder):
             return candidate
     archive = download / "train.zip"
     if not archive.is_file():
-        raise helpers.DataUnavailable(
+        raise input_errors.DataUnavailable(
             f"kagglehub's download in {download} holds neither train/ nor train.zip. "
             f"{GET_PICTURES_HELP}")
     unpacked = Path(folder) / "dogs-vs-cats"
@@ -268,9 +270,10 @@ def find_pictures(source, download, download_folder, smoke_folder=None):
         return source
     if smoke_folder is not None:
         if download is not None:
-            raise helpers.InputError("--smoke never uses the network: leave --download out, "
+            raise input_errors.InputError("--smoke never uses the network: leave --download out, "
                                      "or --smoke")
-        return sample_kaggle_train(smoke_folder, helpers.SAMPLE_DATA_DIR / "cats_and_dogs_small")
+        sample_pictures = command_line.SAMPLE_DATA_DIR / "cats_and_dogs_small"
+        return sample_kaggle_train(smoke_folder, sample_pictures)
     download, line = choose_download(download)
     print(line)
     if download == "kaggle":

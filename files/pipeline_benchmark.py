@@ -19,13 +19,15 @@ import argparse
 import time
 import warnings
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import numpy as np
 
+import command_line
 import convnet
 import convnet_cli
 import dogs_vs_cats
+import outputs
 import training_tools
 
 SCRIPT = "pipeline_benchmark"
@@ -90,8 +92,8 @@ def benchmark(args):
 
 
 def main(argv=None):
-    parser = helpers.make_parser(SCRIPT, __doc__, 3, 20)
-    parser.add_argument("--image-size", type=helpers.int_in_range(
+    parser = command_line.make_parser(SCRIPT, __doc__, 3, 20)
+    parser.add_argument("--image-size", type=command_line.int_in_range(
         convnet_cli.MIN_IMAGE_SIZE["scratch"], convnet_cli.MAX_IMAGE_SIZE), default=None,
         help=f"pictures are resized to this square size (default: {convnet_cli.IMAGE_SIZE}, "
              f"{convnet_cli.SMOKE_IMAGE_SIZE} with --smoke)")
@@ -102,14 +104,14 @@ def main(argv=None):
     if args.smoke:
         args.epochs = min(args.epochs, convnet_cli.SMOKE_EPOCHS)
         if not dogs_vs_cats.has_split(args.data_dir):
-            args.data_dir = helpers.SAMPLE_DATA_DIR
+            args.data_dir = command_line.SAMPLE_DATA_DIR
     if args.image_size is None:
         args.image_size = convnet_cli.SMOKE_IMAGE_SIZE if args.smoke else convnet_cli.IMAGE_SIZE
-    started = helpers.start(args)
+    started = command_line.start(args)
     results, details = benchmark(args)
-    helpers.write_results(args, SCRIPT, {**results, "seconds": time.perf_counter() - started},
+    outputs.write_results(args, SCRIPT, {**results, "seconds": time.perf_counter() - started},
                           extra=details)
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

@@ -39,21 +39,20 @@ Run it:
 import argparse
 import json
 import os
-import platform
-import re
-import statistics
 import subprocess
 import sys
 import time
-from importlib import metadata
 from pathlib import Path
 
-import helpers
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+
+import command_line
+import reproduce_table
+from command_line import REPO_ROOT
 
 SCRIPT = "reproduce"
 FILES = Path(__file__).resolve().parent
-README = helpers.REPO_ROOT / "README.md"
-README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+README = REPO_ROOT / "README.md"
 
 # --------------------------------------------------------------------------------------
 # The book's numbers: one entry per example, in the order they run
@@ -121,7 +120,7 @@ NAMES = [entry["name"] for entry in BOOK]
 DEFAULT_SEED = 42  # every script's default --seed
 
 
-def command_line(entry, args, seed, output_dir):
+def example_command(entry, args, seed, output_dir):
     """The exact command a reader would type for this example."""
     command = [sys.executable, str(FILES / entry["command"][0]), *entry["command"][1:]]
     if args.smoke:
@@ -147,8 +146,8 @@ def extra_flags(args, entry):
 
 def shown_command(command):
     """The command as a reader types it, from the repository root."""
-    return " ".join(["python", *[str(Path(part).relative_to(helpers.REPO_ROOT))
-                                 if part.startswith(str(helpers.REPO_ROOT)) else part
+    return " ".join(["python", *[str(Path(part).relative_to(REPO_ROOT))
+                                 if part.startswith(str(REPO_ROOT)) else part
                                  for part in command[1:]]])
 
 
@@ -162,13 +161,13 @@ def run_example(entry, args, seed):
     """Run one example once (or take its recorded run, with --reuse); returns a dict with
     status, the RESULT fields, seconds."""
     output_dir = example_output_dir(entry, args, seed)
-    command = command_line(entry, args, seed, output_dir)
+    command = example_command(entry, args, seed, output_dir)
     if args.reuse:
         recorded = recorded_run(entry, args, seed, output_dir)
         if recorded:
             return {"command": shown_command(command), "seed": seed, **recorded}
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=helpers.REPO_ROOT,
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     seconds = time.perf_counter() - started
     record = {"command": shown_command(command), "seconds": seconds, "seed": seed}
@@ -238,7 +237,7 @@ def recorded_run(entry, args, seed, output_dir):
     def same(recorded, wanted):  # the same text, or paths to the same file (from the root)
         if recorded == wanted or not recorded or not wanted:
             return recorded == wanted
-        return (helpers.REPO_ROOT / recorded).resolve() == (helpers.REPO_ROOT / wanted).resolve()
+        return (REPO_ROOT / recorded).resolve() == (REPO_ROOT / wanted).resolve()
 
     weights = str(args.weights or ("none" if args.smoke else "imagenet"))
     epochs = args.epochs.get(entry["name"], entry.get("epochs"))
@@ -257,232 +256,6 @@ def recorded_run(entry, args, seed, output_dir):
               if isinstance(value, (int, float, str)) and key != "script"}
     return {"seconds": float(record.get("seconds", 0.0)), "status": "ok", "fields": fields,
             "recorded": str(path)}
-
-
-# --------------------------------------------------------------------------------------
-# The table
-# --------------------------------------------------------------------------------------
-
-
-def summarize(entry, records, smoke=False, epochs=None, changed=()):
-    """One row of the table from the runs of one example (one per seed); smoke: they were
-    --smoke runs, whose numbers are not comparable with the book's; epochs: how many the
-    runs had, when --epochs shortened them; changed: other flags --args gave them."""
-    row = {"name": entry["name"], "metric": entry["metric"], "book": entry["book"],
-           "source": entry["source"], "split": entry["split"],
-           "command": records[0]["command"], "smoke": smoke,
-           "seconds": statistics.median(record["seconds"] for record in records)}
-    finished = [record for record in records if record["status"] == "ok"]
-    if not finished:
-        worst = next((r for r in records if r["status"] == "crashed"), records[0])
-        row.update(verdict=worst["status"], reason=shorten(worst.get("reason", "")))
-        return row
-    values = [float(record["fields"][entry["metric"]]) for record in finished]
-    row.update(measured=statistics.median(values), low=min(values), high=max(values),
-               runs=len(values))
-    if entry["book"] is None:
-        row["verdict"] = "ran (no book number)"
-    elif smoke:
-        row["verdict"] = "ran (smoke: tiny data, not comparable)"
-    else:
-        lower_is_better = entry.get("lower_is_better", False)
-        shortfall = (row["measured"] - entry["book"]) if lower_is_better else \
-            (entry["book"] - row["measured"])
-        row["verdict"] = "within" if shortfall <= entry["band"] else "below"
-    if any(record["fields"].get("weights") == "none" for record in finished):
-        row["verdict"] += " (untrained VGG16: weights=none)"
-    if epochs is not None and entry.get("epochs"):
-        row["shortened"] = f"{epochs} of the book's {entry['epochs']} epochs"
-        row["verdict"] += f" (shortened: {row['shortened']})"
-    if changed:
-        row["changed"] = " ".join(changed)
-        row["verdict"] += f" (not the book's settings: {row['changed']})"
-    recorded = [record["recorded"] for record in finished if record.get("recorded")]
-    if recorded:
-        row["recorded"] = recorded
-    return row
-
-
-def shorten(text, limit=160):
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
-def format_value(metric, value):
-    if value is None:
-        return "-"
-    if metric.endswith("accuracy"):
-        return f"{value:.1%}"
-    if metric == "pngs":
-        return f"{value:.0f} PNGs"
-    if metric == "seconds":
-        return f"{value:.0f} s"
-    return f"{value:.2f}"
-
-
-def markdown_table(rows):
-    lines = ["| example | metric | book | measured | wall time | command | verdict |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    for row in rows:
-        book = format_value(row["metric"], row["book"])
-        book += f" ({row['source']}, {row['split']})"
-        if "measured" in row:
-            measured = format_value(row["metric"], row["measured"])
-            if row["runs"] > 1:
-                measured += (f" (median of {row['runs']}; {format_value(row['metric'], row['low'])}"
-                             f" to {format_value(row['metric'], row['high'])})")
-        else:
-            measured = "-"
-        verdict = row["verdict"] + (f": {row['reason']}" if row.get("reason") else "")
-        seconds = f"{row['seconds']:.0f} s" + (" (recorded run)" if row.get("recorded") else "")
-        lines.append(f"| {row['name']} | {row['metric']} | {book} | {measured} | "
-                     f"{seconds} | `{row['command']}` | {verdict} |")
-    return "\n".join(lines) + "\n"
-
-
-def plot_results(rows, path):
-    """Book vs measured, one row per example with a number; accuracies and errors apart."""
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-
-    groups = [("accuracy (higher is better)", [r for r in rows if r["metric"].endswith(
-        "accuracy") and r["book"] is not None]),
-              ("mean absolute error (lower is better)", [r for r in rows if r["metric"].endswith(
-                  "mae") and r["book"] is not None])]
-    groups = [(title, group) for title, group in groups if group]
-    # One panel per kind of number, each as tall as its rows.
-    heights = [len(group) for _, group in groups] or [1]
-    figure, axes = plt.subplots(len(heights), 1, squeeze=False, figsize=(8, 1.5 + 0.45 * sum(
-        heights) + 0.6 * len(heights)), gridspec_kw={"height_ratios": heights})
-    for axis, (title, group) in zip(axes[:, 0], groups, strict=False):
-        positions = range(len(group))
-        axis.scatter([r["book"] for r in group], positions, marker="|", s=300, color="black")
-        measured = [(i, r) for i, r in enumerate(group) if "measured" in r]
-        axis.scatter([r["measured"] for _, r in measured], [i for i, _ in measured],
-                     color=["tab:green" if r["verdict"].startswith("within") else "tab:red"
-                            for _, r in measured], zorder=3)
-        for i, r in enumerate(group):
-            if "measured" not in r:
-                axis.annotate(r["verdict"], (r["book"], i), xytext=(8, -4),
-                              textcoords="offset points", fontsize=8, color="grey")
-        # An example with two numbers (bostonhousing) names the metric on each row.
-        names = [r["name"] for r in group]
-        axis.set_yticks(list(positions), [f"{r['name']} ({r['metric']})" if names.count(
-            r["name"]) > 1 else r["name"] for r in group])
-        axis.set_ylim(len(group) - 0.5, -0.5)  # first example on top, half a row of margin
-        axis.set_title(title)
-        axis.grid(alpha=0.3)
-        axis.legend(handles=[
-            Line2D([], [], marker="|", markersize=12, color="black", ls="", label="book"),
-            Line2D([], [], marker="o", color="tab:green", ls="", label="measured: within band"),
-            Line2D([], [], marker="o", color="tab:red", ls="", label="measured: below")],
-            loc="lower left", fontsize=8)
-    figure.tight_layout()
-    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
-                                                                 format="png"))
-    plt.close(figure)
-    return path
-
-
-IMAGE_STAGES = ["convnet-scratch", "convnet-augment", "convnet-features",
-                "convnet-features-augment", "convnet-finetune"]
-
-
-def plot_book_curves(curves, path):
-    """The validation accuracy of every image stage that ran, beside the book's run of it
-    (dashed), by training pictures seen; each panel's title gives their mean distance."""
-    import matplotlib.pyplot as plt
-
-    columns = min(3, len(curves))
-    rows = -(-len(curves) // columns)
-    figure, axes = plt.subplots(rows, columns, squeeze=False,
-                                figsize=(4.6 * columns, 3.6 * rows + 0.4))
-    for axis, (name, metrics) in zip(axes.flat, curves, strict=False):
-        book = metrics["book_history"]["history"]
-        for values, per_epoch, style, label in (
-                (metrics["history"]["val_accuracy"], book["this_run_examples_per_epoch"], "-",
-                 "measured"),
-                (book["history"]["val_accuracy"], book["examples_per_epoch"], "--",
-                 "book, 1st ed.")):
-            per_epoch = per_epoch or book["examples_per_epoch"]
-            axis.plot(helpers.epoch_axis(len(values), per_epoch), values, style,
-                      color="tab:orange", alpha=1 if style == "-" else 0.8, label=label)
-        distance = book["distance"].get("val_accuracy")
-        title = name.removeprefix("convnet-")
-        if distance:
-            title += (f"\nmean |difference| {distance['mean_abs_difference']:.3f} over "
-                      f"{distance['points']} epochs")
-        axis.set_title(title, fontsize=10)
-        axis.set_xlabel("training pictures seen (thousands)")
-        axis.set_ylabel("validation accuracy")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    for axis in list(axes.flat)[len(curves):]:
-        axis.set_visible(False)
-    figure.suptitle("Dogs vs cats: validation accuracy, measured vs the book's runs")
-    figure.tight_layout()
-    helpers.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
-                                                                 format="png"))
-    plt.close(figure)
-    return path
-
-
-# --------------------------------------------------------------------------------------
-# The machine and the README
-# --------------------------------------------------------------------------------------
-
-
-def describe_machine():
-    """CPU model and cores, GPU if any, Keras backend, Keras and TensorFlow versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        model = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = model.group(1) if model else cpu
-    except OSError:
-        pass
-    gpu = "none found"
-    try:
-        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-        if listed.returncode == 0 and listed.stdout.strip():
-            gpu = "; ".join(listed.stdout.strip().splitlines())
-    except (OSError, subprocess.SubprocessError):
-        pass
-
-    def version(package):
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu,
-            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "keras": version("keras"), "tensorflow": version("tensorflow"),
-            "python": platform.python_version()}
-
-
-def machine_line(machine):
-    return (f"Machine: {machine['cpu']}, {machine['cores']} cores; GPU: {machine['gpu']}; "
-            f"Keras {machine['keras']} on {machine['keras_backend']} (TensorFlow "
-            f"{machine['tensorflow']}), Python {machine['python']}.")
-
-
-def update_readme(readme, table, machine, total_seconds, recorded=0):
-    """Replace what stands between the two marker comments in the README; `recorded`: how
-    many of the runs were recorded earlier (--reuse) rather than run now."""
-    text = Path(readme).read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        raise helpers.InputError(f"{readme} has no {README_START} ... {README_END} markers "
-                                 f"around its results table")
-    head, rest = text.split(README_START, 1)
-    _, tail = rest.split(README_END, 1)
-    how = f" in {total_seconds / 60:.0f} minutes"
-    if recorded:
-        how += (f", taking {recorded} runs recorded earlier on this machine (--reuse; each "
-                f"row's wall time is its own run's)")
-    block = (f"{README_START}\n{machine_line(machine)} Written by `python files/reproduce.py "
-             f"--update-readme`{how}.\n\n{table}{README_END}")
-    helpers.save_atomically(Path(readme), lambda partial: partial.write_text(
-        head + block + tail, encoding="utf-8"))
 
 
 # --------------------------------------------------------------------------------------
@@ -509,7 +282,7 @@ def epochs_list(text):
                 f"unknown example {name!r}; choose from " + ", ".join(
                     entry["name"] for entry in BOOK if entry.get("epochs")))
         try:
-            epochs[entry["name"]] = helpers.positive_int(number)
+            epochs[entry["name"]] = command_line.positive_int(number)
         except argparse.ArgumentTypeError as error:
             raise argparse.ArgumentTypeError(f"{name}: {error}") from None
     return epochs
@@ -533,7 +306,7 @@ def make_parser():
                         f"(default: all): {', '.join(NAMES)}")
     parser.add_argument("--skip", type=names_list, default=[],
                         help="comma-separated examples to leave out")
-    parser.add_argument("--seeds", type=helpers.int_in_range(1, 20), default=1,
+    parser.add_argument("--seeds", type=command_line.int_in_range(1, 20), default=1,
                         help="runs of each quick example (" + ", ".join(
                             entry["name"] for entry in BOOK if entry.get("quick"))
                         + "), seeds 42, 1, 2, ...: the table gives the median and range; "
@@ -555,7 +328,7 @@ def make_parser():
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("DLWP_DATA_DIR"),
                         help="passed to every example: the folder with Keras's dataset files "
                              "and cats_and_dogs_small/ (also: env DLWP_DATA_DIR)")
-    parser.add_argument("--output-dir", type=Path, default=helpers.REPO_ROOT / "runs" / SCRIPT,
+    parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "runs" / SCRIPT,
                         help="where the results and every example's outputs go "
                              "(default: runs/reproduce/)")
     parser.add_argument("--smoke", action="store_true",
@@ -563,7 +336,7 @@ def make_parser():
     parser.add_argument("--update-readme", nargs="?", const=README, type=Path,
                         metavar="README",
                         help="put the table into README.md (or the file given) between "
-                             f"{README_START} and {README_END}")
+                             f"{reproduce_table.README_START} and {reproduce_table.README_END}")
     return parser
 
 
@@ -576,76 +349,84 @@ def estimated_minutes(entry, history):
 def main(argv=None):
     args = make_parser().parse_args(argv)
     started = time.perf_counter()
-    helpers.prepare_output_dir(args.output_dir)
+    command_line.prepare_output_dir(args.output_dir)
     chosen = [entry for entry in BOOK if (args.only is None or entry["name"] in args.only)
               and entry["name"] not in args.skip]
     seeds = [DEFAULT_SEED, *range(1, args.seeds)]
-    # Timings from this machine's last full-settings run give the remaining-time estimate;
-    # a damaged or unreadable results.json only loses the estimate (the run rewrites it).
-    previous = args.output_dir / "results.json"
-    history = {}
-    if previous.is_file() and not args.smoke:
-        try:
-            history = {row["name"]: float(row["seconds"]) for row in
-                       json.loads(previous.read_text())["rows"] if not row.get("smoke")}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
-            print(f"note: {previous} could not be read; estimating times from the book's")
-            history = {}
-
+    history = earlier_timings(args)
     rows, image_curves = [], []
     for number, entry in enumerate(chosen, start=1):
         left = sum(estimated_minutes(e, history) * (len(seeds) if e.get("quick") else 1)
                    for e in chosen[number - 1:])
         guess = "" if args.smoke else f", about {left:.0f} min left"
         print(f"[{number}/{len(chosen)}] {entry['name']}: started{guess}", flush=True)
-        needed = entry.get("needs")
-        if needed and any(row["name"] == needed and row["verdict"] in ("crashed", "not run")
-                          for row in rows):
-            records = [{"command": " ".join(["python", "files/" + entry["command"][0],
-                                             *entry["command"][1:]]),
-                        "seconds": 0.0, "seed": seeds[0], "status": "not run",
-                        "reason": f"needs {needed}, which did not run"}]
-        else:
-            records = [run_example(entry, args, seed)
-                       for seed in (seeds if entry.get("quick") else seeds[:1])]
-        row = summarize(entry, records, args.smoke, args.epochs.get(entry["name"]),
-                        extra_flags(args, entry))
-        # More numbers of the book from the same runs (bostonhousing's test MAE).
-        extra_rows = [summarize({**entry, "metric": metric, "book": book, "source": source,
-                                 "split": split}, records, args.smoke,
-                                args.epochs.get(entry["name"]), extra_flags(args, entry))
-                      for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
-        if records[0]["status"] == "ok":  # the book's curves beside this run's (seed 42)
-            metrics = read_metrics(entry, args, seeds[0])
-            distances = book_distances(metrics)
-            if distances:
-                row["book_distance"] = distances
-            if entry["name"] in IMAGE_STAGES and metrics.get("book_history"):
-                image_curves.append((entry["name"], metrics))
+        row, extra_rows, curves = run_or_reuse(entry, args, seeds, rows)
         rows += [row, *extra_rows]
-        shown = format_value(row["metric"], row.get("measured"))
-        print(f"[{number}/{len(chosen)}] {entry['name']}: {row['verdict']}, {row['metric']} "
-              f"{shown} (book {format_value(row['metric'], row['book'])}) in "
-              f"{row['seconds']:.0f} s" + (f" - {row['reason']}" if row.get("reason") else ""),
-              flush=True)
-
+        image_curves += curves
+        print_row(f"[{number}/{len(chosen)}] {entry['name']}", row)
     total = time.perf_counter() - started
-    machine = describe_machine()
-    table = markdown_table(rows)
-    folder = args.output_dir
-    helpers.save_atomically(folder / "results.md", lambda partial: partial.write_text(
-        f"{machine_line(machine)}\n\n{table}", encoding="utf-8"))
-    helpers.save_atomically(folder / "results.json", lambda partial: partial.write_text(
-        json.dumps({"machine": machine, "seconds": total, "rows": rows}, indent=2) + "\n",
-        encoding="utf-8"))
-    plot_results(rows, folder / "results.png")
-    if image_curves:
-        plot_book_curves(image_curves, folder / "book_curves.png")
-    if args.update_readme:
-        recorded = len({path for row in rows for path in row.get("recorded", [])})
-        update_readme(args.update_readme, table, machine, total, recorded)
-        print(f"updated {args.update_readme}")
+    table = reproduce_table.write_outputs(args.output_dir, rows, image_curves, total,
+                                          args.update_readme)
     print(table)
+    print_result(rows, total)
+
+
+def earlier_timings(args):
+    """Each example's seconds in this machine's last full-settings run (results.json), for
+    the remaining-time estimate; a damaged or unreadable file only loses the estimate (the
+    run rewrites it)."""
+    previous = args.output_dir / "results.json"
+    if not previous.is_file() or args.smoke:
+        return {}
+    try:
+        return {row["name"]: float(row["seconds"]) for row in
+                json.loads(previous.read_text())["rows"] if not row.get("smoke")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        print(f"note: {previous} could not be read; estimating times from the book's")
+        return {}
+
+
+def run_or_reuse(entry, args, seeds, rows):
+    """Run one example (or take its recorded run, --reuse) once per seed it gets: its row,
+    the rows of the book's other numbers it reports, and its curves beside the book's."""
+    needed = entry.get("needs")
+    if needed and any(row["name"] == needed and row["verdict"] in ("crashed", "not run")
+                      for row in rows):
+        records = [{"command": " ".join(["python", "files/" + entry["command"][0],
+                                         *entry["command"][1:]]),
+                    "seconds": 0.0, "seed": seeds[0], "status": "not run",
+                    "reason": f"needs {needed}, which did not run"}]
+    else:
+        records = [run_example(entry, args, seed)
+                   for seed in (seeds if entry.get("quick") else seeds[:1])]
+    epochs, changed = args.epochs.get(entry["name"]), extra_flags(args, entry)
+    row = reproduce_table.summarize(entry, records, args.smoke, epochs, changed)
+    # More numbers of the book from the same runs (bostonhousing's test MAE).
+    extra_rows = [reproduce_table.summarize({**entry, "metric": metric, "book": book,
+                                             "source": source, "split": split},
+                                            records, args.smoke, epochs, changed)
+                  for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
+    curves = []
+    if records[0]["status"] == "ok":  # the book's curves beside this run's (seed 42)
+        metrics = read_metrics(entry, args, seeds[0])
+        distances = book_distances(metrics)
+        if distances:
+            row["book_distance"] = distances
+        if entry["name"] in reproduce_table.IMAGE_STAGES and metrics.get("book_history"):
+            curves.append((entry["name"], metrics))
+    return row, extra_rows, curves
+
+
+def print_row(prefix, row):
+    shown = reproduce_table.format_value(row["metric"], row.get("measured"))
+    book = reproduce_table.format_value(row["metric"], row["book"])
+    print(f"{prefix}: {row['verdict']}, {row['metric']} {shown} (book {book}) in "
+          f"{row['seconds']:.0f} s" + (f" - {row['reason']}" if row.get("reason") else ""),
+          flush=True)
+
+
+def print_result(rows, total):
+    """The RESULT line: how many rows got each verdict; exit code 1 when one crashed."""
     crashed = [row["name"] for row in rows if row["verdict"] == "crashed"]
     counts = {verdict: sum(row["verdict"].startswith(verdict) for row in rows)
               for verdict in ("within", "below", "ran", "not run", "crashed")}
@@ -658,4 +439,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

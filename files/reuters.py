@@ -23,11 +23,16 @@ Run it:
 
 import time
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 import numpy as np
 from keras import layers
+
+import command_line
+import helpers
+import keras_files
+import outputs
 
 SCRIPT = "reuters"
 NUM_WORDS = 10000
@@ -53,25 +58,25 @@ def random_baseline(labels, seed):
 
 
 def main(argv=None):
-    parser = helpers.make_parser(SCRIPT, __doc__, epochs=20, batch_size=512)
-    parser.add_argument("--final-epochs", type=helpers.positive_int, default=9,
+    parser = command_line.make_parser(SCRIPT, __doc__, epochs=20, batch_size=512)
+    parser.add_argument("--final-epochs", type=command_line.positive_int, default=9,
                         help="epochs for the final model trained on all training data "
                              "(default: %(default)s, where validation loss was lowest)")
-    parser.add_argument("--validation-size", type=helpers.positive_int, default=1000,
+    parser.add_argument("--validation-size", type=command_line.positive_int, default=1000,
                         help="training newswires held out in phase 1 (default: %(default)s)")
-    args = helpers.parse_args(parser, argv, smoke_epochs=4)
+    args = command_line.parse_args(parser, argv, smoke_epochs=4)
     if args.smoke:
         args.validation_size = min(args.validation_size, 200)
-    started = helpers.start(args)
+    started = command_line.start(args)
 
     # --- The Reuters dataset --------------------------------------------------------------------
-    (train_data, train_labels), (test_data, test_labels) = helpers.load_reuters(
+    (train_data, train_labels), (test_data, test_labels) = keras_files.load_reuters(
         args.data_dir, num_words=NUM_WORDS)
     if args.validation_size >= len(train_data):
         parser.error(f"--validation-size must be below the {len(train_data)} training newswires")
     print(f"{len(train_data)} training and {len(test_data)} test newswires; "
           f"the first has topic {train_labels[0]}")
-    word_index = helpers.load_word_index("reuters", args.data_dir)
+    word_index = keras_files.load_word_index("reuters", args.data_dir)
     print("first newswire, decoded:", helpers.decode_words(train_data[0], word_index)[:400])
 
     # --- Preparing the data ---------------------------------------------------------------------
@@ -119,7 +124,7 @@ def main(argv=None):
     print("predicted topics", predictions.argmax(axis=1), "true topics", test_labels[:5],
           f"(each row sums to {predictions[0].sum():.3f})")
 
-    helpers.write_results(
+    outputs.write_results(
         args, SCRIPT,
         {"test_accuracy": test_accuracy, "test_loss": test_loss,
          "random_baseline_accuracy": baseline, "best_epoch": best_epoch,
@@ -133,4 +138,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

@@ -40,12 +40,17 @@ import argparse
 import math
 import time
 
-import helpers  # first: it checks the Keras backend setting before Keras loads
+import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
+
+import command_line
+import helpers
+import keras_files
+import outputs
 
 SCRIPT = "tensors"
 SECTIONS = ("tensors", "operations", "engine")
@@ -106,7 +111,7 @@ def show_tensors(train_images, output_dir):
         ax.set_title(f"train_images[{i}]")
         ax.axis("off")
     fig.tight_layout()
-    helpers.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
+    outputs.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
     plt.close(fig)
     print(f"  first five digits saved to {path}")
     return {"mnist_train_shape": "x".join(str(d) for d in train_images.shape)}
@@ -451,7 +456,7 @@ def positive_float(text):
 
 
 def main(argv=None):
-    parser = helpers.make_parser(SCRIPT, __doc__, epochs=5, batch_size=128)
+    parser = command_line.make_parser(SCRIPT, __doc__, epochs=5, batch_size=128)
     parser.add_argument("--section", choices=("all", *SECTIONS), default="all",
                         help="run one part only (default: %(default)s)")
     parser.add_argument("--learning-rate", type=positive_float, default=0.1,
@@ -460,13 +465,13 @@ def main(argv=None):
     parser.add_argument("--book-init", action="store_true",
                         help="start from the book's initial weights, uniform in [0, 0.1], "
                              "instead of Glorot uniform (use with --learning-rate 1e-3)")
-    args = helpers.parse_args(parser, argv, smoke_epochs=2)
-    started = helpers.start(args)
+    args = command_line.parse_args(parser, argv, smoke_epochs=2)
+    started = command_line.start(args)
     sections = SECTIONS if args.section == "all" else (args.section,)
 
     mnist = None
     if "tensors" in sections or "engine" in sections:
-        mnist = helpers.load_mnist(args.data_dir)
+        mnist = keras_files.load_mnist(args.data_dir)
 
     results, extra = {}, {}
     if "tensors" in sections:
@@ -479,8 +484,8 @@ def main(argv=None):
         extra.update(engine_extra)
 
     results["seconds"] = time.perf_counter() - started
-    helpers.write_results(args, SCRIPT, results, extra=extra)
+    outputs.write_results(args, SCRIPT, results, extra=extra)
 
 
 if __name__ == "__main__":
-    helpers.run(main)
+    command_line.run(main)

@@ -21,13 +21,13 @@ import time
 import zipfile
 from pathlib import Path
 
-import helpers
-
 import keras
 import numpy as np
 import tensorflow as tf
 
 import dogs_vs_cats
+import input_errors
+import outputs
 
 # --------------------------------------------------------------------------------------
 # Mixed precision
@@ -152,18 +152,14 @@ def test_best_and_last(model, history, run, *, test, book, steps_per_epoch, batc
         results["skipped_pictures"] = skipped_pictures
     results.update(extra or {})
     results["epoch_seconds"] = float(np.median(timer.seconds))
+    # The trainable weights as a saved model names them: a Sequential model built in this
+    # process puts its name in front ("vgg16_augmented/dense/kernel"), a loaded one does not.
+    trainable = [weight.path.removeprefix(f"{model.name}/") for weight in model.trainable_weights]
     details = {"history": history.history, "epoch_seconds_all": timer.seconds,
                "steps_per_epoch": steps_per_epoch,
                "pictures_per_epoch": steps_per_epoch and steps_per_epoch * batch_size,
-               "trainable_weights": trainable_weight_names(model)}
+               "trainable_weights": trainable}
     return results, details
-
-
-def trainable_weight_names(model):
-    """The paths of the weights that train, as a saved model names them: a Sequential model
-    built in this process puts its own name in front ("vgg16_augmented/dense/kernel"), the
-    same model loaded from its file does not ("dense/kernel")."""
-    return [weight.path.removeprefix(f"{model.name}/") for weight in model.trainable_weights]
 
 
 # --------------------------------------------------------------------------------------
@@ -189,10 +185,10 @@ def load_vgg16(weights, image_size, include_top=False):
     an unreadable or unsuitable file becomes DataUnavailable (exit code 2).
     """
     if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise helpers.DataUnavailable(f"weights file {weights} not found. {WEIGHTS_HELP}")
+        raise input_errors.DataUnavailable(f"weights file {weights} not found. {WEIGHTS_HELP}")
     local_file_has_top = weights not in ("imagenet", "none") and weights_file_has_top(weights)
     if include_top and weights not in ("imagenet", "none") and not local_file_has_top:
-        raise helpers.DataUnavailable(
+        raise input_errors.DataUnavailable(
             f"{weights} holds VGG16's convolutional base only; Grad-CAM needs the full "
             f"network with its classifier. {WEIGHTS_HELP}")
     # The ImageNet classifier on top (include_top) only takes 224x224 pictures.
@@ -207,8 +203,8 @@ def load_vgg16(weights, image_size, include_top=False):
     except Exception as error:  # a failed download is a bare Exception in Keras
         if weights == "none":
             raise
-        reason = helpers.error_reason(error)
-        raise helpers.DataUnavailable(
+        reason = input_errors.error_reason(error)
+        raise input_errors.DataUnavailable(
             f"could not load VGG16 weights {weights!r} ({reason}). {WEIGHTS_HELP}") from None
 
 
@@ -232,7 +228,7 @@ def weights_file_has_top(path):
             names = [name.decode() if isinstance(name, bytes) else str(name)
                      for name in weights_file.attrs.get("layer_names", [])]
     except OSError as error:
-        raise helpers.DataUnavailable(
+        raise input_errors.DataUnavailable(
             f"could not read {path} as a Keras HDF5 weights file ({error}). {WEIGHTS_HELP}"
         ) from None
     return "fc1" in names
@@ -272,7 +268,7 @@ def load_stage_model(output_dir, stage, expected=None):
     path = Path(output_dir).parent / stage / "model.keras"
     again = f"run `python files/convnet.py {stage}` (with the same --output-dir) to make it"
     if not path.is_file():
-        raise helpers.DataUnavailable(f"{path} not found: {again} first.")
+        raise input_errors.DataUnavailable(f"{path} not found: {again} first.")
     print(f"loading {path}")
     try:
         with open(path, "rb") as file:  # unreadable: PermissionError, with its reason
@@ -280,12 +276,12 @@ def load_stage_model(output_dir, stage, expected=None):
                 raise ValueError("not a .keras file: not a zip archive")
         model = keras.models.load_model(path)
     except Exception as error:  # Keras raises many kinds for a file it cannot read
-        raise helpers.DataUnavailable(
-            f"{path} is not a model Keras can load ({helpers.error_reason(error)}); "
+        raise input_errors.DataUnavailable(
+            f"{path} is not a model Keras can load ({input_errors.error_reason(error)}); "
             f"{again} again.") from None
     problem = expected(model) if expected else None
     if problem:
-        raise helpers.DataUnavailable(f"{path} is not the model {stage} saves ({problem}); "
+        raise input_errors.DataUnavailable(f"{path} is not the model {stage} saves ({problem}); "
                                       f"{again} again.")
     return model, path
 
@@ -301,10 +297,30 @@ def read_stage_metrics(path, stage):
         if not isinstance(record, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as error:
-        raise helpers.DataUnavailable(
-            f"{path} cannot be read ({helpers.error_reason(error)}); run `python files/"
+        raise input_errors.DataUnavailable(
+            f"{path} cannot be read ({input_errors.error_reason(error)}); run `python files/"
             f"convnet.py {stage}` (with the same --output-dir) to write it again.") from None
     return record
+
+
+def load_features_augment_model(output_dir):
+    """finetune's start: features-augment's model (with a VGG16 base), its path, and the
+    VGG16 weights it started from (so an untrained base is never hidden)."""
+    model, path = load_stage_model(output_dir, "features-augment", expected=lambda model: None
+                                   if "vgg16" in [layer.name for layer in model.layers]
+                                   else "it has no VGG16 base")
+    metrics = read_stage_metrics(path.parent / "metrics.json", "features-augment")
+    weights_note(metrics.get("weights", "unknown"))
+    return model, path, metrics.get("weights", "unknown")
+
+
+def load_vgg16_to_visualize(weights, image_size):
+    """(classifier, conv_base, skipped): Grad-CAM needs the classifier (skipped: why not)."""
+    if serves_classifier(weights):
+        return load_vgg16(weights, image_size, include_top=True), None, {}
+    conv_base, reason = load_vgg16(weights, image_size), grad_cam_needs(weights)
+    print(f"Grad-CAM skipped: {reason}")
+    return None, conv_base, {"grad_cam": reason}
 
 
 def not_a_picture_convnet(model):
@@ -380,7 +396,7 @@ class TrainingRun:
         progress = {"settings": self.settings, "history": self.history,
                     "epoch_seconds": self.timer.seconds, "best": float(self.checkpoint.best),
                     "weights_sha256": file_sha256(self.backup_dir / "latest.weights.h5")}
-        helpers.save_atomically(self.backup_dir / "progress.json", lambda partial: (
+        outputs.save_atomically(self.backup_dir / "progress.json", lambda partial: (
             partial.write_text(json.dumps(progress), encoding="utf-8")))
 
 
@@ -399,7 +415,7 @@ def backup_problem(backup_dir, settings, checkpoint_path):
         weights_sha256 = file_sha256(backup_dir / "latest.weights.h5")
     except (OSError, ValueError) as error:
         return (f"the backup in {backup_dir} is damaged or half-written "
-                f"({helpers.error_reason(error)})", None)
+                f"({input_errors.error_reason(error)})", None)
     done = len(progress.get("epoch_seconds", []))
     if (progress.get("weights_sha256") != weights_sha256 or metadata.get("epoch") != done
             or done == 0):

@@ -44,14 +44,14 @@ if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
 
 def run_script(script, *args, env=None):
     """Run files/<script>.py's `main(ARGS)` in this process, as `python files/<script>.py
-    ARGS` runs it (through helpers.run: exit codes, the one-line errors), and return what a
+    ARGS` runs it (through command_line.run: exit codes, the one-line errors), and return what a
     subprocess would: returncode, stdout, stderr. TensorFlow and Keras are imported once
     per test worker instead of once per run. `env` sets environment variables meanwhile.
 
     The result's `figures` lists what the run drew, one dict per figure as it was closed
     (see `drawn`): its title, its curves by panel and label, and its caption; `warnings`,
     the Python warnings a reader's run would have shown."""
-    import helpers
+    import command_line
 
     module = importlib.import_module(script)
     saved = dict(os.environ)
@@ -65,7 +65,7 @@ def run_script(script, *args, env=None):
             # As Python shows them to a script: DeprecationWarnings only from __main__.
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
-            helpers.run(lambda: module.main([str(arg) for arg in args]))
+            command_line.run(lambda: module.main([str(arg) for arg in args]))
     except SystemExit as exit_info:
         code = exit_info.code
         returncode = code if isinstance(code, int) else (0 if code is None else 1)

@@ -4,7 +4,7 @@ starts a script (its own process group, SIGINT at its default, no blocked signal
 
     python tests/interrupt_harness.py WORK_FOLDER
 
-For each moment it runs a script's main(argv) through helpers.run, as `python
+For each moment it runs a script's main(argv) through command_line.run, as `python
 files/<script>.py` does, sends SIGINT to its own process group (what a terminal's Ctrl-C
 does) at that moment, and prints one JSON line: the moment, the exit code, the last line on
 stderr, all of stderr, and the seconds from the signal to the end of the run.
@@ -24,10 +24,11 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT / "files"), str(REPO_ROOT / "data")]
 
-import helpers  # noqa: E402  (before Keras, as in every script)
+import backend_check  # noqa: E402, F401  (before Keras, as in every script)
 
 import keras  # noqa: E402
 
+import command_line  # noqa: E402
 import make_images  # noqa: E402
 
 sent_at = []  # when each SIGINT went out
@@ -168,7 +169,7 @@ def main():
         with patch, contextlib.redirect_stdout(io.StringIO()), \
                 contextlib.redirect_stderr(stderr):
             try:
-                helpers.run(lambda: module.main(argv))  # noqa: B023 (called at once)
+                command_line.run(lambda: module.main(argv))  # noqa: B023 (called at once)
             except SystemExit as exit_info:
                 code = exit_info.code
         ended = time.monotonic()

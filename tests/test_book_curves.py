@@ -5,10 +5,9 @@ test_fundamentals.py, test_convnet.py)."""
 
 import json
 
-import helpers
-
 import pytest
 
+import helpers
 import make_book_curves
 from conftest import REPO_ROOT, assert_png, book_curves_drawn
 

@@ -12,11 +12,12 @@ import errno
 import json
 import math
 
-import helpers
-
 import numpy as np
 import pytest
 
+import command_line
+import helpers
+import input_errors
 import make_images
 from conftest import (
     assert_no_python_warnings,
@@ -370,14 +371,13 @@ def test_smallest_image_sizes_fit_the_networks():
 
 
 def test_missing_weights_file_exits_2(tmp_path, capsys):
-    import helpers
 
     import convnet
 
     argv = ["features", "--smoke", "--weights", str(tmp_path / "nonexistent.h5"),
             "--output-dir", str(tmp_path)]
     with pytest.raises(SystemExit) as exit_info:
-        helpers.run(lambda: convnet.main(argv))
+        command_line.run(lambda: convnet.main(argv))
     assert exit_info.value.code == 2
     message = capsys.readouterr().err
     assert "nonexistent.h5" in message and "--weights none" in message
@@ -441,14 +441,13 @@ def test_every_stage_s_smoke_run_needs_no_network(scratch_run, runs, tmp_path):
 
 
 def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
-    import helpers
 
     import convnet
 
-    with pytest.raises(helpers.DataUnavailable, match="convnet.py features-augment"):
+    with pytest.raises(input_errors.DataUnavailable, match="convnet.py features-augment"):
         convnet.main(["finetune", "--smoke", "--data-dir", str(images),
                       "--output-dir", str(tmp_path)])
-    with pytest.raises(helpers.DataUnavailable, match="convnet.py scratch"):
+    with pytest.raises(input_errors.DataUnavailable, match="convnet.py scratch"):
         convnet.main(["visualize", "--smoke", "--data-dir", str(images),
                       "--output-dir", str(tmp_path)])
 

@@ -28,14 +28,14 @@ def test_the_committed_sample_pictures_are_what_make_images_draws(tmp_path):
 
 
 def test_find_split_names_the_folder_and_how_to_get_the_pictures(tmp_path):
-    import helpers
-
     import pytest
+
+    import input_errors
 
     assert dogs_vs_cats.find_split(SAMPLE_SPLIT.parent) == SAMPLE_SPLIT
     assert dogs_vs_cats.find_split(SAMPLE_SPLIT) == SAMPLE_SPLIT
     assert dogs_vs_cats.has_split(SAMPLE_SPLIT.parent) and not dogs_vs_cats.has_split(tmp_path)
-    with pytest.raises(helpers.DataUnavailable, match="prepare --source"):
+    with pytest.raises(input_errors.DataUnavailable, match="prepare --source"):
         dogs_vs_cats.find_split(tmp_path)
 
 

@@ -16,7 +16,6 @@ import make_images
 from conftest import (
     read_metrics,
     result_fields,
-    run_process,
     run_script,
 )
 
@@ -84,7 +83,7 @@ def test_a_read_only_output_folder(tmp_path):
 
 
 def test_metrics_and_models_are_written_under_a_temporary_name_first(tmp_path):
-    import helpers
+    import outputs
 
     final = tmp_path / "metrics.json"
     final.write_text('{"test_accuracy": 0.97}\n')
@@ -94,12 +93,12 @@ def test_metrics_and_models_are_written_under_a_temporary_name_first(tmp_path):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        helpers.save_atomically(final, fails_halfway)
+        outputs.save_atomically(final, fails_halfway)
     assert final.read_text() == '{"test_accuracy": 0.97}\n'  # the earlier, complete file
-    helpers.save_atomically(final, lambda partial: partial.write_text("{}\n"))
+    outputs.save_atomically(final, lambda partial: partial.write_text("{}\n"))
     assert final.read_text() == "{}\n"
     assert [path.name for path in tmp_path.iterdir()] == ["metrics.json"]
-    assert helpers.save_atomically(tmp_path / "model.keras", lambda partial: partial.write_text(
+    assert outputs.save_atomically(tmp_path / "model.keras", lambda partial: partial.write_text(
         "x")).name == "model.keras"  # the suffix Keras checks is kept on the temporary name
 
 
@@ -192,35 +191,6 @@ def test_the_help_states_each_range():
     assert "0 to 2**32-1" in text
 
 
-# --- The backend setting (checked while the script starts, before Keras loads) ----------
-
-
-@pytest.mark.parametrize("backend", ["pytorch", "tf"])
-def test_an_unknown_backend_name_is_one_line(backend, tmp_path):
-    result = run_process("mnist", "--smoke", "--output-dir", tmp_path,
-                         env={"KERAS_BACKEND": backend})
-    message = assert_input_error(result, repr(backend), "tensorflow, jax, torch",
-                                 "the environment variable KERAS_BACKEND")
-    assert "unset KERAS_BACKEND" in message
-
-
-def test_an_unknown_backend_in_keras_json_names_the_file(tmp_path):
-    (tmp_path / "keras.json").write_text('{"backend": "theano", "floatx": "float32"}')
-    environment = {"KERAS_HOME": str(tmp_path), "KERAS_BACKEND": ""}
-    result = run_process("imdb", "--smoke", "--output-dir", tmp_path / "runs", env=environment)
-    assert_input_error(result, "'theano'", str(tmp_path / "keras.json"), 'edit "backend"')
-
-
-def test_a_backend_whose_package_is_missing_says_what_to_install(tmp_path):
-    # A jax that fails to import as an absent one does, ahead of the real one on the path.
-    (tmp_path / "jax").mkdir()
-    (tmp_path / "jax" / "__init__.py").write_text(
-        "raise ModuleNotFoundError(\"No module named 'jax'\")\n")
-    result = run_process("convnet", "scratch", "--smoke", "--output-dir", tmp_path / "runs",
-                         env={"KERAS_BACKEND": "jax", "PYTHONPATH": str(tmp_path)})
-    assert_input_error(result, "'jax'", "needs the jax package", 'pip install ".[jax]"')
-
-
 # --- Reading what an earlier run wrote ----------------------------------------------------
 
 
@@ -244,11 +214,11 @@ def copy_runs(earlier, tmp_path):
 
 
 def run_in_process(main, argv, capsys):
-    """helpers.run(main(argv)) in this process: (exit code, stdout, stderr)."""
-    import helpers
+    """command_line.run(main(argv)) in this process: (exit code, stdout, stderr)."""
+    import command_line
 
     with pytest.raises(SystemExit) as exit_info:
-        helpers.run(lambda: main(argv))
+        command_line.run(lambda: main(argv))
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
 
@@ -320,13 +290,12 @@ def test_visualize_with_a_foreign_or_damaged_scratch_model(earlier_runs, tmp_pat
 
 
 def test_a_damaged_earlier_metrics_file_names_the_stage_that_writes_it(tmp_path):
-    import helpers
-
+    import input_errors
     import training_tools
 
     damaged = tmp_path / "metrics.json"
     damaged.write_text("[1, 2")
-    with pytest.raises(helpers.DataUnavailable, match="convnet.py scratch"):
+    with pytest.raises(input_errors.DataUnavailable, match="convnet.py scratch"):
         training_tools.read_stage_metrics(damaged, "scratch")
     assert training_tools.read_stage_metrics(tmp_path / "none.json", "scratch") == {}
 
@@ -389,21 +358,22 @@ def test_no_space_for_a_checkpoint_during_training(tmp_path, monkeypatch, capsys
 
 
 def test_a_folder_removed_during_the_run_is_one_line_but_a_bug_keeps_its_traceback(tmp_path):
-    import helpers
+    import command_line
+    import outputs
 
-    folder = helpers.prepare_output_dir(tmp_path / "runs")
+    folder = command_line.prepare_output_dir(tmp_path / "runs")
     gone = OSError(errno.ENOENT, "No such file or directory", str(folder / "training.png"))
-    assert "could not write" in helpers.write_failure(gone)
+    assert "could not write" in outputs.write_failure(gone)
     elsewhere = OSError(errno.ENOENT, "No such file or directory", "/nonexistent/dlwp.txt")
-    assert helpers.write_failure(elsewhere) is None  # not an output: possibly a bug
+    assert outputs.write_failure(elsewhere) is None  # not an output: possibly a bug
 
     def bug():
         raise elsewhere
 
     with pytest.raises(OSError):
-        helpers.run(bug)
+        command_line.run(bug)
     with pytest.raises(SystemExit) as exit_info:
-        helpers.run(lambda: (_ for _ in ()).throw(gone))
+        command_line.run(lambda: (_ for _ in ()).throw(gone))
     assert exit_info.value.code == 2
 
 

@@ -4,12 +4,11 @@ protocols in one run, the three comparisons in another)."""
 
 import math
 
-import helpers
-
 import numpy as np
 import pytest
 
 import fundamentals
+import helpers
 from conftest import (
     assert_no_python_warnings,
     assert_png,

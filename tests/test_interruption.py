@@ -138,12 +138,12 @@ def test_a_second_ctrl_c_ends_the_process_at_once():
 
 def test_an_exception_after_ctrl_c_is_reported_as_interrupted():
     # A library that turns the KeyboardInterrupt into another exception on its way up.
-    code = (f"import sys; sys.path.insert(0, {str(FILES)!r}); import helpers, os, signal\n"
+    code = (f"import sys; sys.path.insert(0, {str(FILES)!r}); import command_line, os, signal\n"
             "def main():\n"
             "    try:\n"
             "        os.killpg(os.getpgrp(), signal.SIGINT)\n"
             "    except KeyboardInterrupt as error:\n"
             "        raise RuntimeError('a library error') from error\n"
-            "helpers.run(main)\n")
+            "command_line.run(main)\n")
     process = start([sys.executable, "-c", code])
     assert_interrupted(process, time.monotonic(), timeout=60)

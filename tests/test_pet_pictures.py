@@ -216,11 +216,11 @@ def test_a_source_in_neither_layout_names_both(tmp_path):
                           "nor Microsoft's (Cat/N.jpg and Dog/N.jpg", "test1/ has no labels")
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
         archive.writestr("photos/1.jpg", tiny_jpeg("dog", 1))
-    with pytest.raises(pet_pictures.helpers.DataUnavailable,
+    with pytest.raises(pet_pictures.input_errors.DataUnavailable,
                        match=r"the zip file .*other\.zip holds neither Kaggle's"):
         pet_pictures.open_source(tmp_path / "other.zip")
     (tmp_path / "half.zip").write_bytes(b"PK\x03\x04 cut short")  # an interrupted download
-    with pytest.raises(pet_pictures.helpers.DataUnavailable,
+    with pytest.raises(pet_pictures.input_errors.DataUnavailable,
                        match="not a folder nor a readable zip file .*delete it"):
         pet_pictures.open_source(tmp_path / "half.zip")
 

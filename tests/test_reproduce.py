@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, assert_png, result_fields, run_script
+import reproduce_table
+from conftest import assert_png, result_fields, run_script
 
 
 def record_smoke_runs(output_dir):
@@ -35,8 +36,6 @@ def curves_beside_the_book(name):
     epochs, each 0.1 above the book's (on the book's epoch sizes)."""
     import helpers
 
-    import reproduce
-
     def beside(script, stage):
         book = helpers.book_history(script, stage)
         history = {key: [value + 0.1 for value in values[:3]]
@@ -50,7 +49,7 @@ def curves_beside_the_book(name):
         pairs = {model: beside("fundamentals", model) for model in ("original", "bigger")}
         return {"histories": {model: pair[0] for model, pair in pairs.items()},
                 "book_history": {"histories": {model: pair[1] for model, pair in pairs.items()}}}
-    if name in reproduce.IMAGE_STAGES:
+    if name in reproduce_table.IMAGE_STAGES:
         history, book = beside("convnet", name.removeprefix("convnet-"))
         return {"history": history, "book_history": {"history": book}}
     return {}
@@ -67,7 +66,6 @@ def smoke_reproduction(tmp_path_factory):
 
 def test_smoke_reproduction_of_every_example(smoke_reproduction):
     import helpers
-
     import reproduce
 
     result, output_dir = smoke_reproduction
@@ -100,7 +98,7 @@ def test_smoke_reproduction_of_every_example(smoke_reproduction):
     # Each run's distance from the book's curves (0.1 on every epoch of the recorded runs).
     distances = {row["name"]: row["book_distance"] for row in record["rows"]
                  if "book_distance" in row}
-    assert set(distances) == {"reuters", "fundamentals", *reproduce.IMAGE_STAGES}
+    assert set(distances) == {"reuters", "fundamentals", *reproduce_table.IMAGE_STAGES}
     assert set(distances["fundamentals"]) == {"histories.original", "histories.bigger"}
     augment = distances["convnet-augment"]["history"]["val_accuracy"]
     assert augment["points"] == 3
@@ -110,7 +108,7 @@ def test_smoke_reproduction_of_every_example(smoke_reproduction):
     # ... and one figure of the image stages' validation curves beside the book's.
     (figure,) = [figure for figure in result.figures if "measured vs the book" in figure["title"]]
     panels = {panel for panel, _ in figure["curves"]}
-    assert len(panels) == len(reproduce.IMAGE_STAGES)
+    assert len(panels) == len(reproduce_table.IMAGE_STAGES)
     assert any(panel.startswith("augment\nmean |difference| 0.100 over 3 epochs")
                for panel in panels)
     book_augment = [values for (panel, label), (_, values) in figure["curves"].items()
@@ -134,55 +132,6 @@ def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| convnet-finetune |" in table and "not run: " in table
     assert "features-augment" in table  # the reason names the stage to run first
-
-
-def test_verdicts_median_and_range():
-    import reproduce
-
-    entry = reproduce.BOOK[0]  # mnist, 97.8%, band 0.5 points
-    runs = [{"command": "python files/mnist.py", "seconds": s, "seed": seed, "status": "ok",
-             "fields": {"test_accuracy": str(value)}}
-            for seed, value, s in ((42, 0.9755, 20.0), (1, 0.9809, 30.0), (2, 0.9761, 25.0))]
-    row = reproduce.summarize(entry, runs)
-    assert row["measured"] == pytest.approx(0.9761) and row["verdict"] == "within"
-    assert (row["low"], row["high"], row["seconds"]) == (0.9755, 0.9809, 25.0)
-    assert "median of 3; 97.5% to 98.1%" in reproduce.markdown_table([row])
-    runs[0]["fields"]["test_accuracy"] = runs[2]["fields"]["test_accuracy"] = "0.95"
-    assert reproduce.summarize(entry, runs)["verdict"] == "below"
-    boston = next(entry for entry in reproduce.BOOK if entry["name"] == "bostonhousing")
-    lower = [{**runs[0], "fields": {"kfold_mae": "2.60"}}]
-    assert reproduce.summarize(boston, lower)["verdict"] == "within"  # MAE: lower is better
-    crashed = [{"command": "python files/x.py", "seconds": 1.0, "seed": 42,
-                "status": "crashed", "reason": "exit code 1: boom"}]
-    assert reproduce.summarize(entry, crashed)["verdict"] == "crashed"
-    # A smoke run's numbers (tiny data) are never held against the book's.
-    assert reproduce.summarize(entry, runs, smoke=True)["verdict"].startswith("ran (smoke")
-
-
-def test_update_readme_replaces_only_between_the_markers(tmp_path):
-    import helpers
-
-    import reproduce
-
-    readme = tmp_path / "README.md"
-    original = (REPO_ROOT / "README.md").read_text()
-    assert reproduce.README_START in original and reproduce.README_END in original
-    readme.write_text(original)
-    machine = {"cpu": "Test CPU", "cores": 2, "gpu": "none found", "keras_backend": "jax",
-               "keras": "3.x", "tensorflow": "2.x", "python": "3.11"}
-    reproduce.update_readme(readme, "| example |\n| --- |\n| mnist |\n", machine, 600)
-    text = readme.read_text()
-    before, inside = text.split(reproduce.README_START)
-    inside, after = inside.split(reproduce.README_END)
-    assert before == original.split(reproduce.README_START)[0]
-    assert after == original.split(reproduce.README_END)[1]
-    assert "Machine: Test CPU, 2 cores; GPU: none found; Keras 3.x on jax" in inside
-    assert "in 10 minutes" in inside and "| mnist |" in inside
-    reproduce.update_readme(readme, "| mnist |\n", machine, 60, recorded=12)
-    assert "in 1 minutes, taking 12 runs recorded earlier on this machine" in readme.read_text()
-    readme.write_text("no markers here\n")
-    with pytest.raises(helpers.InputError, match="markers"):
-        reproduce.update_readme(readme, "", machine, 1)
 
 
 def test_unknown_example_names_are_usage_errors():
@@ -245,14 +194,14 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
         ["--data-dir", "d", "--weights", "w.h5", "--epochs", "convnet-finetune=20,mnist=2"])
     assert args.epochs == {"convnet-finetune": 20, "mnist": 2}
     entries = {entry["name"]: entry for entry in reproduce.BOOK}
-    command = reproduce.command_line(entries["convnet-features"], args, 42, tmp_path)
+    command = reproduce.example_command(entries["convnet-features"], args, 42, tmp_path)
     assert command[command.index("--weights") + 1] == "w.h5" and "--epochs" not in command
-    command = reproduce.command_line(entries["convnet-finetune"], args, 1, tmp_path)
+    command = reproduce.example_command(entries["convnet-finetune"], args, 1, tmp_path)
     assert command[command.index("--epochs") + 1] == "20" and "--weights" not in command
     assert command[command.index("--seed") + 1] == "1"
     runs = [{"command": "c", "seconds": 1.0, "seed": 42, "status": "ok",
              "fields": {"test_accuracy": "0.97"}}]
-    row = reproduce.summarize(entries["convnet-finetune"], runs, epochs=20)
+    row = reproduce_table.summarize(entries["convnet-finetune"], runs, epochs=20)
     assert row["verdict"] == "within (shortened: 20 of the book's 100 epochs)"
     for bad in ("convnet-finetune=0", "cifar10=3", "tensors"):
         with pytest.raises(SystemExit):
@@ -260,10 +209,10 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
     # Other flags: on the command, checked on a recorded run, named in the row.
     args = reproduce.make_parser().parse_args(
         ["--data-dir", "d", "--args", "convnet-visualize=--filters 16 --steps 40"])
-    command = reproduce.command_line(entries["convnet-visualize"], args, 42, tmp_path)
+    command = reproduce.example_command(entries["convnet-visualize"], args, 42, tmp_path)
     assert command[command.index("--filters"):command.index("--filters") + 4] == [
         "--filters", "16", "--steps", "40"]
-    row = reproduce.summarize(entries["convnet-visualize"], [{**runs[0], "fields": {
+    row = reproduce_table.summarize(entries["convnet-visualize"], [{**runs[0], "fields": {
         "pngs": "12"}}], changed=["--filters", "16"])
     assert row["verdict"] == "ran (no book number) (not the book's settings: --filters 16)"
     folder = tmp_path / "convnet" / "visualize"

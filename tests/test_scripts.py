@@ -5,11 +5,10 @@ quickstart's command), and every script's command line through its `__main__` bl
 import runpy
 import sys
 
-import helpers
-
 import numpy as np
 import pytest
 
+import helpers
 from conftest import (
     REPO_ROOT,
     assert_finite_numbers,
@@ -144,7 +143,7 @@ def test_reuters_smoke_run_draws_the_book_s_curves_from_the_data_file(smoke_run)
                                     "reproduce"])
 def test_command_line_runs_main_and_answers_help(script, monkeypatch, capsys):
     """`python files/<script>.py --help`: the file's `__main__` block runs main through
-    helpers.run (executed here with runpy, as Python runs a script file)."""
+    command_line.run (executed here with runpy, as Python runs a script file)."""
     monkeypatch.setattr(sys, "argv", [f"files/{script}.py", "--help"])
     with pytest.raises(SystemExit) as exit_info:
         runpy.run_path(str(REPO_ROOT / "files" / f"{script}.py"), run_name="__main__")
@@ -165,7 +164,7 @@ def test_help_names_the_chapter_and_the_common_flags(script):
         assert flag in done.stdout
 
 
-# Every value check is unit-tested in test_helpers.py; here two go through a real script.
+# Every value check is unit-tested in test_command_line.py; here two go through a real script.
 @pytest.mark.parametrize("script, flags, message", [
     ("mnist", ["--epochs", "0"], "must be at least 1"),
     ("reuters", ["--batch-size", "-3"], "must be at least 1"),

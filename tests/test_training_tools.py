@@ -89,20 +89,20 @@ def test_float32_when_asked():
 
 
 def test_grad_cam_needs_the_full_weights_file(vgg16_notop):
-    import helpers
+    import input_errors
 
-    with pytest.raises(helpers.DataUnavailable, match="convolutional base only"):
+    with pytest.raises(input_errors.DataUnavailable, match="convolutional base only"):
         training_tools.load_vgg16(str(vgg16_notop[0]), 48, include_top=True)
 
 
 def test_failed_imagenet_download_is_a_clear_error(monkeypatch):
-    import helpers
+    import input_errors
 
     def no_network(**kwargs):
         raise Exception("URL fetch failure on https://storage.googleapis.com/...: no network")
 
     monkeypatch.setattr(training_tools.keras.applications, "VGG16", no_network)
-    with pytest.raises(helpers.DataUnavailable, match="--weights none"):
+    with pytest.raises(input_errors.DataUnavailable, match="--weights none"):
         training_tools.load_vgg16("imagenet", 48)
 
 

@@ -1,0 +1,115 @@
+"""What a run writes: files written atomically, the results file and the RESULT line.
+
+- `save_atomically` writes under a temporary name, then renames: a run that is interrupted or
+  fails while writing never leaves a half-written file under the final name; a write the
+  environment made fail (no space left, a folder gone) becomes `WriteFailed`, one `error:`
+  line (`write_failure`) instead of a traceback;
+- `write_results` writes `metrics.json` and prints the closing `RESULT script=... key=value`
+  line, the same keys in every script.
+
+Not in the book scripts: the book shows its numbers in a notebook and writes no files.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from input_errors import InputError
+
+OUTPUT_FOLDERS = []  # the folders this run writes into (added by command_line.prepare_output_dir)
+
+
+class WriteFailed(InputError):
+    """An output file could not be written: no space left, permissions changed, the folder
+    gone. Not a bug in the code: `run` prints it as one `error:` line, exit code 2."""
+
+
+def save_atomically(path, save):
+    """Call `save(partial_path)`, then rename the file to `path`: a run that is interrupted
+    or fails while writing never leaves a half-written file under the final name, and an
+    earlier run's file of that name stays as it was until the new one is complete."""
+    path = Path(path)
+    partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # keeps .keras, .png
+    try:
+        save(partial)
+        partial.replace(path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        message = write_failure(error, path)
+        if message is None:
+            raise
+        raise WriteFailed(message) from None
+    return path
+
+
+# What the environment, not the code, does to a write: always (a full disk, a quota, a
+# read-only file system), or in an output folder (permissions changed, the folder removed
+# while the run went on). The same errors elsewhere may be bugs and keep their traceback.
+ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
+OUTPUT_FOLDER_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT}
+
+
+def write_failure(error, path=None):
+    """One line for an OSError that the environment caused while writing an output, or
+    None when it may be a bug."""
+    path = path or error.filename
+    in_output = path is not None and any(
+        Path(path).resolve().is_relative_to(folder) for folder in OUTPUT_FOLDERS)
+    if error.errno in ENVIRONMENT_ERRNOS or (error.errno in OUTPUT_FOLDER_ERRNOS and in_output):
+        reason = os.strerror(error.errno)
+        return (f"could not write {path or 'an output file'} ({reason}); files of earlier "
+                f"runs are kept as they were. Make room or fix the folder (or pass "
+                f"--output-dir elsewhere) and run again.")
+    return None
+
+
+def _clean(value):
+    """JSON-friendly numbers: NumPy scalars to Python, floats rounded for reading."""
+    if isinstance(value, dict):
+        return {key: _clean(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isfinite(value):
+        return round(value, 6)
+    return value
+
+
+def write_results(args, script, results, extra=None):
+    """Write `metrics.json` and print the closing line `RESULT script=<name> key=value ...`,
+    which ends with the Keras backend that ran (`backend=tensorflow`).
+
+    `results` holds the headline numbers (they go on the RESULT line and into the JSON);
+    `extra` holds anything else worth keeping (histories, per-fold scores, settings).
+    """
+    import keras
+
+    results = {**results, "backend": keras.backend.backend()}  # tensorflow, jax or torch
+    record = {"script": script, **_clean(results)}
+    extra = dict(extra or {})
+    book = extra.pop("book_history", None)  # the book's numbers stay exactly as printed
+    record.update(_clean(extra))
+    if book is not None:
+        record["book_history"] = book
+    record["settings"] = {key: str(value) if isinstance(value, Path) else value
+                          for key, value in sorted(vars(args).items())}
+    path = save_atomically(
+        Path(args.output_dir) / "metrics.json",
+        lambda partial: partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"))
+    fields = " ".join(f"{key}={_format(key, value)}" for key, value in results.items())
+    print(f"RESULT script={script} {fields}", flush=True)
+    return path
+
+
+def _format(key, value):
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.1f}" if key.endswith("seconds") else f"{value:.4f}"
+    return str(value)
+
