@@ -2,8 +2,11 @@
 
 Kept out of the chapter script because it is argparse, not the book: `convnet.py` lists
 its stages (function, summary, the book's epochs, batch size and steps per epoch) in one
-table, and `make_parser` / `parse_args` here turn that table into subcommands with the
-common flags of every script (command_line.add_common_flags) plus each stage's own.
+table, STAGES; STAGE_FACTS here holds what the command line knows of each (its option
+groups, the smallest picture its network takes, what --smoke runs), which
+pipeline_benchmark.py reads too. `make_parser` / `parse_args` turn the two into
+subcommands with the common flags of every script (command_line.add_common_flags) plus
+each stage's own. A new stage: its function and Stage in convnet.py, its Facts here.
 """
 
 import argparse
@@ -20,21 +23,32 @@ flags and returns (results, details)), a one-line summary, and the book's epochs
 and steps per epoch (None: one pass over the training pictures)."""
 
 IMAGE_SIZE = 150  # the book resizes every picture to 150x150
-NOT_IMAGE_STAGES = {"mnist", "prepare"}
-# The smallest --image-size each network takes: the from-scratch convnet's four 3x3
-# convolutions and 2x2 poolings shrink 46 pixels to 1; VGG16 needs at least 32.
-MIN_IMAGE_SIZE = {"scratch": 46, "augment": 46, "features": 32, "features-augment": 32,
-                  "finetune": 32, "visualize": 32}
-# --smoke: 3 epochs of pictures about the smallest the from-scratch convnet takes. The stages
-# that train through VGG16 take its smallest, 32 pixels (0.44x the work of 48), and 1 epoch
-# of 2 batches (40 of the 80 smoke pictures: a batch of 20 through VGG16 takes over a second
-# on a CPU core with JAX).
-SMOKE_EPOCHS, SMOKE_IMAGE_SIZE = 3, 48
-SMOKE_VGG16_EPOCHS, SMOKE_VGG16_IMAGE_SIZE, SMOKE_VGG16_STEPS = 1, 32, 2
-VGG16_TRAINING_STAGES = {"features", "features-augment", "finetune"}
-VGG16_IN_THE_MODEL = {"features-augment", "finetune"}  # each epoch runs VGG16: 1 smoke epoch
 MAX_IMAGE_SIZE = 1024  # 2,000 cached pictures at 1024 px already take 6 GB of memory
-VGG16_WEIGHTS_STAGES = ("features", "features-augment", "visualize")
+
+Facts = namedtuple("Facts", "options min_image_size smoke_epochs smoke_image_size smoke_steps")
+Facts.__doc__ = """What the command line knows of a stage, beside its book settings (Stage):
+the option groups it takes ("pictures": --image-size; "training": --steps-per-epoch and
+--mixed-precision; "weights": VGG16's --weights; "visualize" and "prepare": their own
+flags), the smallest --image-size its network takes, and what --smoke runs: at most
+`smoke_epochs` epochs of `smoke_image_size` pictures, `smoke_steps` batches an epoch (None:
+one pass over the sample pictures)."""
+
+# The from-scratch convnet's four 3x3 convolutions and 2x2 poolings shrink 46 pixels to 1;
+# VGG16 needs at least 32. --smoke: 3 epochs of 48-pixel pictures, about the smallest the
+# from-scratch convnet takes; the stages that train through VGG16 take its smallest, 32
+# pixels (0.44x the work of 48), and those with VGG16 inside the model 1 epoch of 2 batches
+# (40 of the 80 smoke pictures: a batch of 20 through VGG16 takes over a second on a CPU
+# core with JAX).
+STAGE_FACTS = {
+    "mnist": Facts(set(), None, 3, None, None),
+    "prepare": Facts({"prepare"}, None, 3, None, None),
+    "scratch": Facts({"pictures", "training"}, 46, 3, 48, None),
+    "augment": Facts({"pictures", "training"}, 46, 3, 48, None),
+    "features": Facts({"pictures", "training", "weights"}, 32, 3, 32, None),
+    "features-augment": Facts({"pictures", "training", "weights"}, 32, 1, 32, 2),
+    "finetune": Facts({"pictures", "training"}, 32, 1, 32, 2),
+    "visualize": Facts({"pictures", "weights", "visualize"}, 32, 3, 48, None),
+}
 IMAGE_DATA_NOTE = (
     "\nThe pictures: DATA_DIR/cats_and_dogs_small/ (DATA_DIR defaults to data/, where "
     "`prepare` puts them).\nWith --smoke: the small sample pictures in "
@@ -56,9 +70,10 @@ def make_parser(stages, description, script="convnet"):
     subparsers = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, stage in stages.items():
         text = f"{stage.summary}.\n\nOutputs go to OUTPUT_DIR/{name}/."
-        if name not in NOT_IMAGE_STAGES:
+        facts = STAGE_FACTS[name]
+        if "pictures" in facts.options:
             text += IMAGE_DATA_NOTE
-        elif name == "prepare":
+        elif "prepare" in facts.options:
             text += PREPARE_NOTE
         subparser = subparsers.add_parser(name, help=stage.summary, description=text,
                                           formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -69,17 +84,12 @@ def make_parser(stages, description, script="convnet"):
 def add_stage_flags(parser, name, stage, script="convnet"):
     command_line.add_common_flags(parser, script, stage.epochs, stage.batch_size)
     group = parser.add_argument_group(f"{name} options")
-    if name == "prepare":
+    facts = STAGE_FACTS[name]
+    if "prepare" in facts.options:
         add_prepare_flags(group)
-    if name in MIN_IMAGE_SIZE:
-        smallest = MIN_IMAGE_SIZE[name]
-        group.add_argument("--image-size", type=command_line.int_in_range(smallest, MAX_IMAGE_SIZE),
-                           default=None,
-                           help=f"pictures are resized to this square size, {smallest} to "
-                                f"{MAX_IMAGE_SIZE} (the network needs at least {smallest}) "
-                                f"(default: {IMAGE_SIZE}, {smoke_image_size(name)} with "
-                                f"--smoke)")
-    if name in MIN_IMAGE_SIZE and name != "visualize":  # the training stages
+    if "pictures" in facts.options:
+        add_image_size_flag(group, facts)
+    if "training" in facts.options:
         steps = stage.steps_per_epoch
         group.add_argument(
             "--steps-per-epoch", type=command_line.positive_int, default=steps,
@@ -92,20 +102,34 @@ def add_stage_flags(parser, name, stage, script="convnet"):
                            help="compute in float16 on a CUDA GPU, bfloat16 on a CPU with "
                                 "bfloat16 units (AMX/AVX512-BF16) (default: on where one of "
                                 "them exists, float32 elsewhere)")
-    if name in VGG16_WEIGHTS_STAGES:
+    if "weights" in facts.options:
         group.add_argument("--weights", default=None,
                            help="VGG16 weights: imagenet (downloaded once by Keras), none "
                                 "(untrained, random), or a local weights file (default: "
                                 "imagenet; none with --smoke, which never uses the network)")
-    if name == "visualize":
-        group.add_argument("--image", type=Path,
-                           help="picture for the activations and Grad-CAM (default: "
-                                "test/cats/cat.1700.jpg, as in the book)")
-        group.add_argument("--filters", type=command_line.int_in_range(1, 64), default=64,
-                           help="filter patterns per layer, 1 to 64 (block1_conv1 has 64 "
-                                "filters) (default: %(default)s, as in the book)")
-        group.add_argument("--steps", type=command_line.positive_int, default=40,
-                           help="gradient ascent steps per pattern (default: %(default)s)")
+    if "visualize" in facts.options:
+        add_visualize_flags(group)
+
+
+def add_image_size_flag(group, facts):
+    """--image-size, from the smallest size a stage's network takes to MAX_IMAGE_SIZE."""
+    smallest = facts.min_image_size
+    group.add_argument("--image-size", type=command_line.int_in_range(smallest, MAX_IMAGE_SIZE),
+                       default=None,
+                       help=f"pictures are resized to this square size, {smallest} to "
+                            f"{MAX_IMAGE_SIZE} (the network needs at least {smallest}) "
+                            f"(default: {IMAGE_SIZE}, {facts.smoke_image_size} with --smoke)")
+
+
+def add_visualize_flags(group):
+    group.add_argument("--image", type=Path,
+                       help="picture for the activations and Grad-CAM (default: "
+                            "test/cats/cat.1700.jpg, as in the book)")
+    group.add_argument("--filters", type=command_line.int_in_range(1, 64), default=64,
+                       help="filter patterns per layer, 1 to 64 (block1_conv1 has 64 "
+                            "filters) (default: %(default)s, as in the book)")
+    group.add_argument("--steps", type=command_line.positive_int, default=40,
+                       help="gradient ascent steps per pattern (default: %(default)s)")
 
 
 def add_prepare_flags(group):
@@ -125,32 +149,28 @@ def add_prepare_flags(group):
                             "Kaggle credentials are set up, else microsoft)")
 
 
-def smoke_image_size(stage):
-    return SMOKE_VGG16_IMAGE_SIZE if stage in VGG16_TRAINING_STAGES else SMOKE_IMAGE_SIZE
-
-
 def parse_args(stages, description, argv=None):
     """Parse convnet.py's flags; --smoke caps the epochs and switches to the sample data."""
     args = make_parser(stages, description).parse_args(argv)
+    facts = STAGE_FACTS[args.stage]
     args.output_dir = args.output_dir / args.stage
     if hasattr(args, "weights") and args.weights is None:
         # --smoke needs neither the network nor VGG16's 58 MB (528 MB for visualize's full
         # network): an untrained base, unless --weights names one.
         args.weights = "none" if args.smoke else "imagenet"
     if hasattr(args, "image_size") and args.image_size is None:
-        args.image_size = smoke_image_size(args.stage) if args.smoke else IMAGE_SIZE
+        args.image_size = facts.smoke_image_size if args.smoke else IMAGE_SIZE
     if args.smoke:
-        trains_vgg16 = args.stage in VGG16_IN_THE_MODEL
-        args.epochs = min(args.epochs, SMOKE_VGG16_EPOCHS if trains_vgg16 else SMOKE_EPOCHS)
+        args.epochs = min(args.epochs, facts.smoke_epochs)
         if args.stage == "mnist":
             args.data_dir = command_line.SAMPLE_DATA_DIR  # the project's small sample digits
-        elif args.stage != "prepare" and not dogs_vs_cats.has_split(args.data_dir):
+        elif "pictures" in facts.options and not dogs_vs_cats.has_split(args.data_dir):
             # The committed sample pictures, unless --data-dir already holds a (small) split.
             args.data_dir = command_line.SAMPLE_DATA_DIR
         if getattr(args, "steps_per_epoch", None) == stages[args.stage].steps_per_epoch:
             # One pass over the few smoke pictures, or a part of it through VGG16.
-            args.steps_per_epoch = SMOKE_VGG16_STEPS if trains_vgg16 else None
-        if args.stage == "visualize":
+            args.steps_per_epoch = facts.smoke_steps
+        if "visualize" in facts.options:
             args.filters = min(args.filters, 4)
             args.steps = min(args.steps, 5)
     return args

@@ -93,20 +93,21 @@ def benchmark(args):
 
 def main(argv=None):
     parser = command_line.make_parser(SCRIPT, __doc__, 3, 20)
+    scratch = convnet_cli.STAGE_FACTS["scratch"]  # the network and the smoke run it times
     parser.add_argument("--image-size", type=command_line.int_in_range(
-        convnet_cli.MIN_IMAGE_SIZE["scratch"], convnet_cli.MAX_IMAGE_SIZE), default=None,
+        scratch.min_image_size, convnet_cli.MAX_IMAGE_SIZE), default=None,
         help=f"pictures are resized to this square size (default: {convnet_cli.IMAGE_SIZE}, "
-             f"{convnet_cli.SMOKE_IMAGE_SIZE} with --smoke)")
+             f"{scratch.smoke_image_size} with --smoke)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
                         help="also time mixed precision (default: where it pays, as in "
                              "convnet.py; --no-mixed-precision: float32 only)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.epochs = min(args.epochs, convnet_cli.SMOKE_EPOCHS)
+        args.epochs = min(args.epochs, scratch.smoke_epochs)
         if not dogs_vs_cats.has_split(args.data_dir):
             args.data_dir = command_line.SAMPLE_DATA_DIR
     if args.image_size is None:
-        args.image_size = convnet_cli.SMOKE_IMAGE_SIZE if args.smoke else convnet_cli.IMAGE_SIZE
+        args.image_size = scratch.smoke_image_size if args.smoke else convnet_cli.IMAGE_SIZE
     started = command_line.start(args)
     results, details = benchmark(args)
     outputs.write_results(args, SCRIPT, {**results, "seconds": time.perf_counter() - started},

@@ -357,7 +357,7 @@ def test_smallest_image_sizes_fit_the_networks():
     import convnet
     import convnet_cli
 
-    smallest = convnet_cli.MIN_IMAGE_SIZE["scratch"]
+    smallest = convnet_cli.STAGE_FACTS["scratch"].min_image_size
     assert convnet.build_small_convnet(smallest).output_shape == (None, 1)
     # One pixel less leaves the last pooling nothing: Keras 3.15 and later refuse to build
     # the network, earlier versions build it with an empty 0x0 feature map.
