@@ -322,6 +322,26 @@ def describe_machines(rows, records):
     return "\n".join(lines or ["- none yet"]) + "\n"
 
 
+def describe_distances(rows):
+    """Each row's distance from the book's own curves (its records' book_distance): the mean
+    |difference| per epoch of validation accuracy, else loss, over the epochs both have."""
+    lines = []
+    for row in rows:
+        if not row.get("book_distance") or any(line.startswith(f"- {row['name']}:")
+                                               for line in lines):
+            continue
+        parts = []
+        for place, distances in sorted(row["book_distance"].items()):
+            metric = next((name for name in ("val_accuracy", "val_loss") if name in distances),
+                          sorted(distances)[0])
+            distance = distances[metric]
+            parts.append(f"{place.rsplit('.', 1)[-1] if '.' in place else place} {metric} "
+                         f"{distance['mean_abs_difference']:.3f} over {distance['points']} "
+                         f"epochs")
+        lines.append(f"- {row['name']}: " + "; ".join(parts))
+    return "\n".join(lines or ["- none yet"]) + "\n"
+
+
 def readme_block(book, folder=None):
     """The README's results block: the table from the records in `folder` (default
     RECORDS_DIR), the machines, and how it was made; nothing from the machine writing it."""
@@ -334,4 +354,6 @@ def readme_block(book, folder=None):
             f"longest (shortened: ...); several seeds of one machine as their median and "
             f"range; wall time: the median run's.\n\n"
             f"{reproduce_table.markdown_table(rows)}\nMachines:\n\n"
-            f"{describe_machines(rows, records)}")
+            f"{describe_machines(rows, records)}\nDistance from the book's own curves (each "
+            f"row's first run, seed 42 where recorded; mean absolute difference per epoch):\n\n"
+            f"{describe_distances(rows)}")

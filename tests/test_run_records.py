@@ -143,6 +143,21 @@ def test_flags_or_an_untrained_base_are_not_the_books_settings():
     assert rows["convnet-features"]["measured"] == 0.95
 
 
+def test_the_block_lists_machines_and_distances_from_the_book(tmp_path):
+    distance = {"val_accuracy": {"points": 30, "mean_abs_difference": 0.0521},
+                "val_loss": {"points": 30, "mean_abs_difference": 0.2}}
+    scratch = {**record("convnet-scratch", 42, 0.736, "Xeon-bf16-2c"),
+               "book_distance": {"history": distance}}
+    for run in (scratch, record("mnist", 42, 0.975)):
+        run_records.write_record(run, 1.8e9, tmp_path)
+    block = run_records.readme_block(reproduce.BOOK, tmp_path)
+    assert "from the 2 run records in `data/records/` (2 of them in the table)" in block
+    assert "- `EPYC-bf16-2c`: EPYC-bf16-2c, 2 cores (no AVX2); GPU: none; Linux; Python " \
+           "3.11, TensorFlow 2.21, Keras 3.15 (tensorflow backend)." in block
+    assert "- convnet-scratch: history val_accuracy 0.052 over 30 epochs\n" in block
+    assert block.count("no record yet") == len(reproduce.BOOK) + 1 - 2  # boston: two rows
+
+
 def test_machine_names():
     def name(cpu, flags=(), cores=2, gpu="none"):
         return run_records.machine_name({"cpu": cpu, "cpu_flags": list(flags), "cores": cores,
