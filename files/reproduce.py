@@ -361,7 +361,7 @@ def main(argv=None):
     for number, entry in enumerate(chosen, start=1):
         left = sum(estimated_minutes(e, history) * (len(seeds) if e.get("quick") else 1)
                    for e in chosen[number - 1:])
-        guess = "" if args.smoke else f", about {left:.0f} min left"
+        guess = "" if args.smoke or args.reuse else f", about {left:.0f} min left"
         print(f"[{number}/{len(chosen)}] {entry['name']}: started{guess}", flush=True)
         row, extra_rows, curves = run_or_reuse(entry, args, seeds, rows)
         rows += [row, *extra_rows]
@@ -442,7 +442,11 @@ def record_runs(entry, args, runs):
         if entry.get("weights"):
             settings["weights"] = run_records.weights_identity(
                 args.weights and REPO_ROOT / args.weights)
-        record = run_records.make_record(entry, read_metrics_file(path), run["seconds"],
+        metrics = read_metrics_file(path)
+        # The script's own time (without starting Python and TensorFlow), the same whether
+        # reproduce.py ran it now or --reuse takes it from an earlier run.
+        seconds = float(metrics.get("seconds", run["seconds"]))
+        record = run_records.make_record(entry, metrics, seconds,
                                          record_command(entry, args, run["seed"]), settings)
         written = run_records.write_record(record, path.stat().st_mtime, args.records_dir)
         print(f"recorded {written.name}", flush=True)
