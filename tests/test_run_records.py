@@ -50,6 +50,7 @@ def test_record_keeps_numbers_settings_and_machine_but_no_local_path(tmp_path):
                         "--only", "mnist,convnet-features", "--seeds", "2", "--reuse", runs,
                         "--record", "--records-dir", records, "--output-dir", tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert not (runs / "results.json").exists()  # --reuse FOLDER only reads that folder
     names = sorted(path.name for path in records.iterdir())
     assert len(names) == 3 and names[0].startswith("convnet-features-seed42-")
     assert names[1].startswith("mnist-seed1-") and names[2].startswith("mnist-seed42-")
