@@ -30,8 +30,10 @@ def finished_run(folder, metrics, **settings):
     (folder / "metrics.json").write_text(json.dumps(record))
 
 
-def test_record_keeps_numbers_settings_and_machine_but_no_local_path(tmp_path):
-    data, runs, records = tmp_path / "data", tmp_path / "runs", tmp_path / "records"
+def finished_mnist_and_features(tmp_path):
+    """Two seeds of mnist and a features run, finished in tmp_path/runs on data and VGG16
+    weights in tmp_path: the folders reproduce.py --reuse reads."""
+    data, runs = tmp_path / "data", tmp_path / "runs"
     data.mkdir()
     (data / "mnist.npz").write_bytes(b"digits")
     shutil.copytree(REPO_ROOT / "data" / "sample" / "cats_and_dogs_small",
@@ -46,6 +48,11 @@ def test_record_keeps_numbers_settings_and_machine_but_no_local_path(tmp_path):
                  {"script": "convnet", "stage": "features", "test_accuracy": 0.95,
                   "seconds": 900.0, "weights": str(tmp_path / "vgg16.h5")},
                  seed=42, data_dir=str(data), epochs=30, weights=str(tmp_path / "vgg16.h5"))
+    return data, runs
+
+
+def test_record_keeps_numbers_settings_and_machine_but_no_local_path(tmp_path):
+    (data, runs), records = finished_mnist_and_features(tmp_path), tmp_path / "records"
     result = run_script("reproduce", "--data-dir", data, "--weights", tmp_path / "vgg16.h5",
                         "--only", "mnist,convnet-features", "--seeds", "2", "--reuse", runs,
                         "--record", "--records-dir", records, "--output-dir", tmp_path / "out")
