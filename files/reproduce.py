@@ -215,7 +215,6 @@ def read_metrics_file(path):
     return record if isinstance(record, dict) else {}
 
 
-
 def recorded_run(entry, args, seed, output_dir):
     """The run already recorded in the example's output folder (its metrics.json), when it
     ran with the settings this run would use: the same seed, data folder, smoke or not,
