@@ -2,7 +2,7 @@
 
 Not a book section: this script runs the others, one after another, exactly as a reader
 would (`python files/<script>.py ...` as a subprocess), collects each one's RESULT line and
-metrics.json, and writes a table of the book's numbers next to this machine's:
+metrics.json, and writes a table of the book's numbers next to this run's:
 
   runs/reproduce/results.md    a Markdown table: example, metric, book, measured (median
                                and range over --seeds), wall time, command, verdict
@@ -19,21 +19,23 @@ crashes is "crashed"; the run then goes on with the others and exits with code 1
 The book's reference numbers live in one place, BOOK below. Each example's own --help
 and header say the same numbers for readers of that script.
 
-A shortened run (--epochs NAME=N) says so in its row. With --reuse, an example whose output
-folder already holds a finished run with the same settings (seed, data, weights, epochs) is
-taken as recorded instead of run again ("recorded run" in its row): the long stages can be
-run on their own first (`--only`), and one last run writes the whole table.
+A shortened run (--epochs NAME=N) says so in its row. --reuse trains nothing: it takes each
+example's finished run with the same settings (seed, data, weights, epochs) from the output
+folder, or another one (--reuse FOLDER), and marks the rest "not run". --record copies the
+finished runs into data/records/ (run_records.py: numbers, settings, curves, machine);
+--update-readme writes the README's table from those records alone, so any machine, a fresh
+clone included, writes the same table.
 
 Run it:
     python files/reproduce.py --data-dir ~/data                # everything (hours on a CPU)
     python files/reproduce.py --only mnist,reuters --seeds 3   # median of 3 seeds
-    python files/reproduce.py --skip bostonhousing             # all but one
     python files/reproduce.py --smoke                          # minutes: every example's --smoke
     python files/reproduce.py --data-dir ~/data --weights vgg16_notop.h5 \
         --epochs convnet-finetune=20 --only convnet-features-augment,convnet-finetune
     python files/reproduce.py --data-dir ~/data --weights vgg16_notop.h5 \
-        --epochs convnet-finetune=20 --seeds 3 --reuse --update-readme
-        # ... and put results.md, with this machine's description, into README.md
+        --epochs convnet-finetune=20 --only convnet-features-augment,convnet-finetune \
+        --reuse --record --update-readme    # keep those runs, rewrite the README's table
+    python files/reproduce.py --reuse --update-readme     # the table from data/records/
 """
 
 import argparse
@@ -48,7 +50,9 @@ import backend_check  # noqa: F401  first: it checks the Keras backend setting b
 
 import command_line
 import reproduce_table
+import run_records
 from command_line import REPO_ROOT
+from input_errors import InputError
 
 SCRIPT = "reproduce"
 FILES = Path(__file__).resolve().parent
@@ -151,10 +155,12 @@ def shown_command(command):
                                  for part in command[1:]]])
 
 
-def example_output_dir(entry, args, seed):
+def example_output_dir(entry, args, seed, folder=None):
     # One folder per script and seed; convnet.py's stages share theirs (finetune and
-    # visualize read what features-augment and scratch left there).
-    return args.output_dir / "examples" / f"seed{seed}" / Path(entry["command"][0]).stem
+    # visualize read what features-augment and scratch left there). `folder`: another
+    # reproduce.py output folder whose runs --reuse takes.
+    return Path(folder or args.output_dir) / "examples" / f"seed{seed}" / Path(
+        entry["command"][0]).stem
 
 
 def run_example(entry, args, seed):
@@ -162,10 +168,12 @@ def run_example(entry, args, seed):
     status, the RESULT fields, seconds."""
     output_dir = example_output_dir(entry, args, seed)
     command = example_command(entry, args, seed, output_dir)
-    if args.reuse:
-        recorded = recorded_run(entry, args, seed, output_dir)
-        if recorded:
-            return {"command": shown_command(command), "seed": seed, **recorded}
+    if args.reuse:  # never trains: a table (or a record) of what has run, nothing new
+        recorded = recorded_run(entry, args, seed, example_output_dir(entry, args, seed,
+                                                                      args.reuse))
+        return {"command": shown_command(command), "seed": seed, **(recorded or {
+            "seconds": 0.0, "status": "not run",
+            "reason": f"no finished run with these settings in {args.reuse} (--reuse)"})}
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT,
                           env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
@@ -175,6 +183,7 @@ def run_example(entry, args, seed):
     if done.returncode == 0 and lines and lines[-1].startswith("RESULT "):
         record["status"] = "ok"
         record["fields"] = dict(field.split("=", 1) for field in lines[-1].split()[1:])
+        record["metrics_file"] = str(metrics_path(entry, output_dir))
     elif done.returncode == 2:
         # A problem with the input (no data, no weights, no earlier stage): not run.
         errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -204,24 +213,6 @@ def read_metrics_file(path):
     except (OSError, ValueError):
         return {}
     return record if isinstance(record, dict) else {}
-
-
-def read_metrics(entry, args, seed):
-    """The example's metrics.json of this seed's run, or {} when it cannot be read."""
-    return read_metrics_file(metrics_path(entry, example_output_dir(entry, args, seed)))
-
-
-def book_distances(metrics):
-    """How far each of a run's curves lies from the book's run of it, epoch by epoch (the
-    `distance` that scripts write beside the book's history in metrics.json), keyed by the
-    curve's place there: "validation_history", "histories.original", ..."""
-    found = {}
-    for key, value in (metrics.get("book_history") or {}).items():
-        records = value.items() if key == "histories" else [(None, value)]  # fundamentals
-        for name, record in records:
-            if isinstance(record, dict) and record.get("distance"):
-                found[f"{key}.{name}" if name else key] = record["distance"]
-    return found
 
 
 def recorded_run(entry, args, seed, output_dir):
@@ -255,7 +246,7 @@ def recorded_run(entry, args, seed, output_dir):
     fields = {key: str(value) for key, value in record.items()
               if isinstance(value, (int, float, str)) and key != "script"}
     return {"seconds": float(record.get("seconds", 0.0)), "status": "ok", "fields": fields,
-            "recorded": str(path)}
+            "recorded": str(path), "metrics_file": str(path)}
 
 
 # --------------------------------------------------------------------------------------
@@ -321,10 +312,16 @@ def make_parser():
                         metavar='NAME="--FLAG VALUE ..."',
                         help="more flags for one example, e.g. convnet-visualize=\"--filters "
                              "16\" (the table says its settings are not the book's); repeatable")
-    parser.add_argument("--reuse", action="store_true",
-                        help="take an example's run recorded in the output folder (its "
-                             "metrics.json, same seed, data, weights and epochs) instead of "
-                             "running it again: long stages can run separately first")
+    parser.add_argument("--reuse", nargs="?", const=True, type=Path, metavar="FOLDER",
+                        help="train nothing: take each example's finished run in the output "
+                             "folder (or FOLDER, another reproduce.py output folder): its "
+                             "metrics.json, same seed, data, weights and epochs; an example "
+                             "without one is 'not run'")
+    parser.add_argument("--record", action="store_true",
+                        help="copy the finished runs' records (numbers, settings, curves, "
+                             "machine) into data/records/, which the README's table is "
+                             "written from; not with --smoke")
+    parser.add_argument("--records-dir", type=Path, help=argparse.SUPPRESS)  # tests' folder
     parser.add_argument("--data-dir", type=Path, default=os.environ.get("DLWP_DATA_DIR"),
                         help="passed to every example: the folder with Keras's dataset files "
                              "and cats_and_dogs_small/ (also: env DLWP_DATA_DIR)")
@@ -335,7 +332,8 @@ def make_parser():
                         help="every example's --smoke run instead: minutes, no real data")
     parser.add_argument("--update-readme", nargs="?", const=README, type=Path,
                         metavar="README",
-                        help="put the table into README.md (or the file given) between "
+                        help="write the table of the committed records (data/records/, "
+                             "after --record) into README.md (or the file given) between "
                              f"{reproduce_table.README_START} and {reproduce_table.README_END}")
     return parser
 
@@ -348,6 +346,10 @@ def estimated_minutes(entry, history):
 
 def main(argv=None):
     args = make_parser().parse_args(argv)
+    if args.record and args.smoke:
+        raise InputError("--record keeps runs on the real data; a --smoke run is never "
+                         "recorded (leave out --record)")
+    args.reuse = args.output_dir if args.reuse is True else args.reuse
     started = time.perf_counter()
     command_line.prepare_output_dir(args.output_dir)
     chosen = [entry for entry in BOOK if (args.only is None or entry["name"] in args.only)
@@ -358,7 +360,7 @@ def main(argv=None):
     for number, entry in enumerate(chosen, start=1):
         left = sum(estimated_minutes(e, history) * (len(seeds) if e.get("quick") else 1)
                    for e in chosen[number - 1:])
-        guess = "" if args.smoke else f", about {left:.0f} min left"
+        guess = "" if args.smoke or args.reuse else f", about {left:.0f} min left"
         print(f"[{number}/{len(chosen)}] {entry['name']}: started{guess}", flush=True)
         row, extra_rows, curves = run_or_reuse(entry, args, seeds, rows)
         rows += [row, *extra_rows]
@@ -366,8 +368,12 @@ def main(argv=None):
         print_row(f"[{number}/{len(chosen)}] {entry['name']}", row)
     total = time.perf_counter() - started
     table = reproduce_table.write_outputs(args.output_dir, rows, image_curves, total,
-                                          args.update_readme)
+                                          run_records.describe_machine())
     print(table)
+    if args.update_readme:  # from the records alone, whatever this run did
+        reproduce_table.update_readme(args.update_readme, run_records.readme_block(
+            BOOK, args.records_dir))
+        print(f"updated {args.update_readme} from {args.records_dir or run_records.RECORDS_DIR}")
     print_result(rows, total)
 
 
@@ -406,15 +412,59 @@ def run_or_reuse(entry, args, seeds, rows):
                                              "source": source, "split": split},
                                             records, args.smoke, epochs, changed)
                   for metric, (book, source, split) in entry.get("extra_metrics", {}).items()]
+    if args.record:
+        record_runs(entry, args, records)
     curves = []
     if records[0]["status"] == "ok":  # the book's curves beside this run's (seed 42)
-        metrics = read_metrics(entry, args, seeds[0])
-        distances = book_distances(metrics)
+        metrics = read_metrics_file(Path(records[0]["metrics_file"]))
+        distances = run_records.book_distances(metrics)
         if distances:
             row["book_distance"] = distances
         if entry["name"] in reproduce_table.IMAGE_STAGES and metrics.get("book_history"):
             curves.append((entry["name"], metrics))
     return row, extra_rows, curves
+
+
+def record_runs(entry, args, runs):
+    """Copy the finished runs' records into the committed records folder (--record): the
+    run's numbers, settings (data and weights by name and content), curves and machine."""
+    for run in runs:
+        if run["status"] != "ok":
+            continue
+        path = Path(run["metrics_file"])
+        settings = {"seed": run["seed"], "epochs": args.epochs.get(entry["name"],
+                                                                   entry.get("epochs")),
+                    "flags": extra_flags(args, entry),
+                    "data": run_records.data_identity(
+                        Path(entry["command"][0]).stem, stage_of(entry),
+                        args.data_dir and REPO_ROOT / args.data_dir)}
+        if entry.get("weights"):
+            settings["weights"] = run_records.weights_identity(
+                args.weights and REPO_ROOT / args.weights)
+        metrics = read_metrics_file(path)
+        # The script's own time (without starting Python and TensorFlow), the same whether
+        # reproduce.py ran it now or --reuse takes it from an earlier run.
+        seconds = float(metrics.get("seconds", run["seconds"]))
+        record = run_records.make_record(entry, metrics, seconds,
+                                         record_command(entry, args, run["seed"]), settings)
+        written = run_records.write_record(record, path.stat().st_mtime, args.records_dir)
+        print(f"recorded {written.name}", flush=True)
+
+
+def record_command(entry, args, seed):
+    """The command as the README shows it: the default output folder, and the data and
+    weights as given when relative (../shared/datasets), else DATA_DIR and WEIGHTS."""
+    def generic(path, placeholder):
+        if path is None or not Path(path).is_absolute():
+            return path
+        inside = Path(path).resolve().is_relative_to(REPO_ROOT)
+        return Path(path).resolve().relative_to(REPO_ROOT) if inside else placeholder
+
+    shown = argparse.Namespace(**{**vars(args), "data_dir": generic(args.data_dir, "DATA_DIR"),
+                                  "weights": generic(args.weights, "WEIGHTS.h5")})
+    generic_output = REPO_ROOT / "runs" / SCRIPT
+    return shown_command(example_command(entry, shown, seed, example_output_dir(
+        entry, shown, seed, generic_output)))
 
 
 def print_row(prefix, row):

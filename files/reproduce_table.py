@@ -2,19 +2,15 @@
 
 `summarize` turns the runs of one example into a row (the book's number beside this
 machine's, a verdict); `write_outputs` writes results.md, results.json and results.png (and
-the book's curves beside the image stages'), and with --update-readme the table into the
-README between its two marker comments.
+the book's curves beside the image stages'); `update_readme` puts a block (the table that
+run_records writes from the committed records) into the README between its two marker
+comments.
 
 Its own module so that reproduce.py reads as the list of steps of a run; not a book section.
 """
 
 import json
-import os
-import platform
-import re
 import statistics
-import subprocess
-from importlib import metadata
 from pathlib import Path
 
 import helpers
@@ -86,8 +82,11 @@ def format_value(metric, value):
 
 
 def markdown_table(rows):
-    lines = ["| example | metric | book | measured | wall time | command | verdict |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    """The table; a `machine` column when the rows carry one (the README's, from records)."""
+    machines = any("machine" in row for row in rows)
+    lines = ["| example | metric | book | measured | wall time | command | "
+             + ("machine | " if machines else "") + "verdict |",
+             "| --- | --- | --- | --- | --- | --- | " + ("--- | " if machines else "") + "--- |"]
     for row in rows:
         book = format_value(row["metric"], row["book"])
         book += f" ({row['source']}, {row['split']})"
@@ -99,9 +98,12 @@ def markdown_table(rows):
         else:
             measured = "-"
         verdict = row["verdict"] + (f": {row['reason']}" if row.get("reason") else "")
-        seconds = f"{row['seconds']:.0f} s" + (" (recorded run)" if row.get("recorded") else "")
+        seconds = "-" if row["seconds"] is None else f"{row['seconds']:.0f} s"
+        seconds += " (recorded run)" if row.get("recorded") else ""
+        command = f"`{row['command']}`" if row["command"] else "-"
+        machine = f"{row.get('machine') or '-'} | " if machines else ""
         lines.append(f"| {row['name']} | {row['metric']} | {book} | {measured} | "
-                     f"{seconds} | `{row['command']}` | {verdict} |")
+                     f"{seconds} | {command} | {machine}{verdict} |")
     return "\n".join(lines) + "\n"
 
 
@@ -193,68 +195,33 @@ def plot_book_curves(curves, path):
 
 
 # --------------------------------------------------------------------------------------
-# The machine and the README
+# The machine line and the README
 # --------------------------------------------------------------------------------------
 
 
-def describe_machine():
-    """CPU model and cores, GPU if any, Keras backend, Keras and TensorFlow versions."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        model = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        cpu = model.group(1) if model else cpu
-    except OSError:
-        pass
-    gpu = "none found"
-    try:
-        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
-        if listed.returncode == 0 and listed.stdout.strip():
-            gpu = "; ".join(listed.stdout.strip().splitlines())
-    except (OSError, subprocess.SubprocessError):
-        pass
-
-    def version(package):
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": gpu,
-            "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow"),
-            "keras": version("keras"), "tensorflow": version("tensorflow"),
-            "python": platform.python_version()}
-
-
 def machine_line(machine):
+    """The machine of this run (results.md), from run_records.describe_machine."""
     return (f"Machine: {machine['cpu']}, {machine['cores']} cores; GPU: {machine['gpu']}; "
             f"Keras {machine['keras']} on {machine['keras_backend']} (TensorFlow "
             f"{machine['tensorflow']}), Python {machine['python']}.")
 
 
-def update_readme(readme, table, machine, total_seconds, recorded=0):
-    """Replace what stands between the two marker comments in the README; `recorded`: how
-    many of the runs were recorded earlier (--reuse) rather than run now."""
+def update_readme(readme, block):
+    """Replace what stands between the two marker comments in the README with `block`."""
     text = Path(readme).read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise InputError(f"{readme} has no {README_START} ... {README_END} markers "
                          f"around its results table")
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
-    how = f" in {total_seconds / 60:.0f} minutes"
-    if recorded:
-        how += (f", taking {recorded} runs recorded earlier on this machine (--reuse; each "
-                f"row's wall time is its own run's)")
-    block = (f"{README_START}\n{machine_line(machine)} Written by `python files/reproduce.py "
-             f"--update-readme`{how}.\n\n{table}{README_END}")
     outputs.save_atomically(Path(readme), lambda partial: partial.write_text(
-        head + block + tail, encoding="utf-8"))
+        f"{head}{README_START}\n{block}{README_END}{tail}", encoding="utf-8"))
 
 
-
-def write_outputs(folder, rows, image_curves, total, readme=None):
+def write_outputs(folder, rows, image_curves, total, machine):
     """results.md, results.json, results.png (and book_curves.png for the image stages) in
-    `folder`; the table into `readme` too when given (--update-readme). Returns the table."""
-    machine = describe_machine()
+    `folder`: this run's table, on this machine (the README's comes from the records).
+    Returns the table."""
     table = markdown_table(rows)
     outputs.save_atomically(folder / "results.md", lambda partial: partial.write_text(
         f"{machine_line(machine)}\n\n{table}", encoding="utf-8"))
@@ -264,8 +231,4 @@ def write_outputs(folder, rows, image_curves, total, readme=None):
     plot_results(rows, folder / "results.png")
     if image_curves:
         plot_book_curves(image_curves, folder / "book_curves.png")
-    if readme:
-        recorded = len({path for row in rows for path in row.get("recorded", [])})
-        update_readme(readme, table, machine, total, recorded)
-        print(f"updated {readme}")
     return table

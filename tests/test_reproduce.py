@@ -120,10 +120,8 @@ def test_smoke_reproduction_of_every_example(smoke_reproduction):
 def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     """finetune without features-augment's model: 'not run' with the script's reason; the
     other example still counts, and the exit code stays 0 (nothing crashed)."""
-    record_smoke_runs(tmp_path)  # mnist's run, recorded; finetune's is removed, so it runs
-    (tmp_path / "examples" / "seed42" / "convnet" / "finetune" / "metrics.json").unlink()
-    # finetune runs for real: reproduce.py starts it as a subprocess, as a reader would.
-    result = run_script("reproduce", "--smoke", "--reuse", "--only", "mnist,convnet-finetune",
+    # Both run for real: reproduce.py starts each as a subprocess, as a reader would.
+    result = run_script("reproduce", "--smoke", "--only", "mnist,convnet-finetune",
                         "--output-dir", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     fields = result_fields(result.stdout)
@@ -132,6 +130,33 @@ def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| convnet-finetune |" in table and "not run: " in table
     assert "features-augment" in table  # the reason names the stage to run first
+
+
+def test_reuse_trains_nothing_an_example_without_a_run_is_not_run(tmp_path, monkeypatch):
+    """--reuse takes finished runs and never starts one: what has no run says so."""
+    record_smoke_runs(tmp_path)
+    (tmp_path / "examples" / "seed42" / "convnet" / "finetune" / "metrics.json").unlink()
+    no_example_starts(monkeypatch)
+    result = run_script("reproduce", "--smoke", "--reuse", "--only", "mnist,convnet-finetune",
+                        "--output-dir", tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fields = result_fields(result.stdout)
+    assert fields["not_run"] == "1" and fields["ran"] == "1"
+    assert "no finished run with these settings" in (tmp_path / "results.md").read_text()
+
+
+def no_example_starts(monkeypatch):
+    """Make starting an example (a Python subprocess) fail the test; nvidia-smi may run."""
+    import subprocess
+    import sys
+
+    real_run = subprocess.run
+
+    def run(command, *args, **kwargs):
+        assert command[0] != sys.executable, f"an example was started: {command}"
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
 
 
 def test_unknown_example_names_are_usage_errors():

@@ -35,18 +35,28 @@ def test_update_readme_replaces_only_between_the_markers(tmp_path):
     original = (REPO_ROOT / "README.md").read_text()
     assert reproduce_table.README_START in original and reproduce_table.README_END in original
     readme.write_text(original)
-    machine = {"cpu": "Test CPU", "cores": 2, "gpu": "none found", "keras_backend": "jax",
-               "keras": "3.x", "tensorflow": "2.x", "python": "3.11"}
-    reproduce_table.update_readme(readme, "| example |\n| --- |\n| mnist |\n", machine, 600)
+    reproduce_table.update_readme(readme, "| example |\n| --- |\n| mnist |\n")
     text = readme.read_text()
     before, inside = text.split(reproduce_table.README_START)
     inside, after = inside.split(reproduce_table.README_END)
     assert before == original.split(reproduce_table.README_START)[0]
     assert after == original.split(reproduce_table.README_END)[1]
-    assert "Machine: Test CPU, 2 cores; GPU: none found; Keras 3.x on jax" in inside
-    assert "in 10 minutes" in inside and "| mnist |" in inside
-    reproduce_table.update_readme(readme, "| mnist |\n", machine, 60, recorded=12)
-    assert "in 1 minutes, taking 12 runs recorded earlier on this machine" in readme.read_text()
+    assert inside == "\n| example |\n| --- |\n| mnist |\n"
     readme.write_text("no markers here\n")
     with pytest.raises(input_errors.InputError, match="markers"):
-        reproduce_table.update_readme(readme, "", machine, 1)
+        reproduce_table.update_readme(readme, "")
+
+
+def test_the_machine_column_and_rows_without_a_run():
+    """The README's rows name their machine; an example without a record has no numbers."""
+    rows = [{"name": "mnist", "metric": "test_accuracy", "book": 0.978, "source": "s",
+             "split": "test", "command": None, "seconds": None, "machine": None,
+             "verdict": "no record yet"}]
+    table = reproduce_table.markdown_table(rows)
+    assert "| machine | verdict |" in table.splitlines()[0]
+    assert table.splitlines()[2] == ("| mnist | test_accuracy | 97.8% (s, test) | - | - | - | - "
+                                     "| no record yet |")
+    # This run's own table (results.md) is one machine's: no column for it.
+    this_run = {key: value for key, value in rows[0].items() if key != "machine"}
+    assert "machine" not in reproduce_table.markdown_table([{**this_run, "seconds": 1.0,
+                                                             "command": "c"}])
