@@ -1,4 +1,4 @@
-"""Reproduce the book: run every example at the book's settings and compare with the book.
+r"""Reproduce the book: run every example at the book's settings and compare with the book.
 
 Not a book section: this script runs the others, one after another, exactly as a reader
 would (`python files/<script>.py ...` as a subprocess), collects each one's RESULT line and
