@@ -39,6 +39,7 @@ import keras
 import command_line
 import dogs_vs_cats
 import input_errors
+import training_tools
 from dogs_vs_cats import CLASS_NAMES, SPLITS
 
 MICROSOFT_URL = ("https://download.microsoft.com/download/3/E/1/"
@@ -322,8 +323,7 @@ def copy_book_subset(source, destination, verbose=1):
         for name in CLASS_NAMES:
             (Path(destination) / split / f"{name}s").mkdir(parents=True, exist_ok=True)
     # prepare has no epochs: any --verbose but 0 shows the bar as it moves.
-    progress = keras.utils.Progbar(len(wanted), verbose=1 if verbose else 0,
-                                   unit_name="picture")
+    progress = training_tools.progress_bar(len(wanted), verbose, unit_name="picture")
     copies = []
     for step, (split, name, number) in enumerate(wanted, start=1):
         target = Path(destination) / split / f"{name}s" / f"{name}.{number}.jpg"

@@ -467,10 +467,10 @@ class Clock(keras.callbacks.Callback):
     def __init__(self, timer, epochs, verbose):
         super().__init__()
         self.timer, self.epochs, self.verbose = timer, epochs, verbose
-        self.said_at = None
+        self.said_at = self.this_run = None  # this_run: the first epoch of this command
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.this_run = getattr(self, "this_run", epoch)  # the first epoch of this command
+        self.this_run = epoch if self.this_run is None else self.this_run
         now = time.monotonic()
         if (not self.verbose or epoch == self.this_run
                 or (self.said_at and now - self.said_at < CLOCK_EVERY_SECONDS)):
@@ -492,9 +492,9 @@ def format_duration(seconds):
     return f"{seconds / 3600:.1f} hours"
 
 
-def progress_bar(steps, verbose):
+def progress_bar(steps, verbose, unit_name="step"):
     """Keras's progress bar for a long loop (nothing with --verbose 0). Redrawn in place on
     a terminal; in a log file, a new line each minute at most."""
     interactive = sys.stdout.isatty()
     return keras.utils.Progbar(steps if steps >= 0 else None, verbose=1 if verbose else 0,
-                               interval=0.5 if interactive else 60)
+                               interval=0.5 if interactive else 60, unit_name=unit_name)
