@@ -5,9 +5,10 @@
   `int_in_range` and `positive_int` make an impossible value a usage error naming the range;
 - `start` seeds everything and checks the output folder (`prepare_output_dir`) before any
   training;
+- `start` also takes the output folder's lock (`lock_output_dir`): one run per folder;
 - `run` calls a script's `main`: a problem with the reader's input (`InputError`) or a write
-  the environment made fail becomes one `error:` line and exit code 2, Ctrl-C one line and
-  exit code 130; anything else keeps its traceback.
+  the environment made fail becomes one `error:` line and exit code 2, a stop signal one
+  line and exit code 128 + its number; anything else keeps its traceback.
 
 Not in the book scripts: the book's code runs with fixed settings in a notebook.
 """
@@ -15,11 +16,17 @@ Not in the book scripts: the book's code runs with fixed settings in a notebook.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 import interruption
 import outputs
@@ -101,12 +108,18 @@ def _env_path(name):
 
 
 def start(args):
-    """Seed everything, check the output folder, and return a start time for `seconds`."""
+    """Seed everything, check and lock the output folder, and return a start time for
+    `seconds` (kept in STARTED too: a backup counts the time of a run's every part)."""
     import keras
 
+    global STARTED
     keras.utils.set_random_seed(args.seed)  # Python, NumPy and the backend in one call
     prepare_output_dir(args.output_dir)
-    return time.perf_counter()
+    STARTED = time.perf_counter()
+    return STARTED
+
+
+STARTED = None  # time.perf_counter() when `start` last ran
 
 
 def prepare_output_dir(folder):
@@ -122,18 +135,68 @@ def prepare_output_dir(folder):
             f"cannot be created or written ({error.strerror or error})"
         raise InputError(f"output folder {folder} {what}; pass --output-dir with a folder "
                          f"you can write to") from None
+    lock_output_dir(folder)
     outputs.OUTPUT_FOLDERS.append(folder.resolve())  # for outputs.write_failure
     return folder
+
+
+# One run per output folder: two commands writing the same folder at once would overwrite
+# each other's backups and checkpoints. An flock on OUTPUT_DIR/.lock is released by the
+# kernel when its process ends, however it ends (SIGKILL, a power cut); the file holds the
+# holder's process number, emptied when the run releases it, so a number still there names
+# a run that was killed.
+LOCK_FILE = ".lock"
+_held_locks = {}  # folder -> its open lock file, for the runs of this process
+
+
+def lock_output_dir(folder):
+    """Take `folder`'s lock, or end in one `error:` line naming the process that holds it.
+    Runs in one process one after the other (the tests) share it."""
+    folder = Path(folder).resolve()
+    if fcntl is None or folder in _held_locks:  # no flock on Windows
+        return
+    lock = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # held until released
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or "?"
+        lock.close()
+        raise InputError(f"another run (process {holder}) is writing to {folder}: wait for it "
+                         f"to end, or pass another --output-dir") from None
+    lock.seek(0)
+    earlier = lock.read().strip()
+    if earlier and earlier != str(os.getpid()):
+        print(f"note: taking over {folder}: process {earlier}, which wrote there, ended "
+              f"without releasing it")
+    lock.seek(0)
+    lock.truncate()
+    lock.write(str(os.getpid()))
+    lock.flush()
+    _held_locks[folder] = lock
+
+
+def release_output_dirs():
+    """Release every output folder this process holds (the lock files stay, emptied)."""
+    while _held_locks:
+        _, lock = _held_locks.popitem()
+        with contextlib.suppress(OSError):
+            lock.truncate(0)
+            lock.flush()
+        lock.close()  # closing releases the flock
 
 
 
 def run(main):
     """Call `main()`; a problem with the reader's input (InputError) or a write the
-    environment made fail (no space left, ...) becomes one line on stderr and exit code 2,
-    Ctrl-C one line and exit code 130. Anything else is a bug in the code and keeps its
-    traceback. Ctrl-C stops the script wherever it is (interruption.stopping_on_ctrl_c)."""
+    environment made fail (no space left, ...) becomes one line on stderr and exit code 2; a
+    stop signal (Ctrl-C, SIGTERM, SIGHUP) stops the script wherever it is
+    (interruption.stopping_on_signals), with `interrupted` and exit code 128 + its number.
+    Anything else is a bug in the code and keeps its traceback. The output folders' locks
+    are released at the end, however it ends."""
+    stop = None
     try:
-        with interruption.stopping_on_ctrl_c():
+        with interruption.stopping_on_signals() as stop:
             main()
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -145,5 +208,7 @@ def run(main):
         print(f"error: {message}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        interruption.say_interrupted()
+        sys.exit(interruption.exit_code(interruption.stop_signal(stop)))
+    finally:
+        release_output_dirs()

@@ -61,6 +61,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+import checkpoints
 import command_line
 import convnet_cli
 import convnet_figures
@@ -188,10 +189,10 @@ def scratch(args):
     model = build_small_convnet(args.image_size)
     model.summary()
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
-    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=run.callbacks,
-                        verbose=args.verbose)
+                        validation_data=pictures.validation, initial_epoch=run.initial_epoch,
+                        callbacks=run.callbacks, verbose=args.verbose)
     # The book's curves beside this run's (dashed): the same recipe on Keras 2.0.8.
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="Dogs vs cats, convnet from scratch",
@@ -210,10 +211,10 @@ def augment(args):
                                           augmentation=BOOK_AUGMENTATION)
     model = build_small_convnet(args.image_size, dropout=True)
     model.summary()
-    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=run.callbacks,
-                        verbose=args.verbose)
+                        validation_data=pictures.validation, initial_epoch=run.initial_epoch,
+                        callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="Dogs vs cats, with augmentation and dropout",
                          book=helpers.book_history(SCRIPT, "augment"),
@@ -286,11 +287,12 @@ def features(args):
             dataset = dataset.shuffle(len(features), seed=args.seed)
         return dataset.batch(args.batch_size)
 
-    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
     # An epoch: one pass over the stored features.
     history = model.fit(as_dataset(train_features, train_labels, shuffle=True),
                         epochs=args.epochs, validation_data=as_dataset(val_features, val_labels),
-                        callbacks=run.callbacks, verbose=args.verbose)
+                        initial_epoch=run.initial_epoch, callbacks=run.callbacks,
+                        verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 features (weights={args.weights}) + Dense",
                          book=helpers.book_history(SCRIPT, "features"),
@@ -323,10 +325,10 @@ def features_augment(args):
                                           augmentation=BOOK_AUGMENTATION,
                                           preprocess=dogs_vs_cats.vgg16_preprocess)
     model.summary()
-    run = training_tools.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=run.callbacks,
-                        verbose=args.verbose)
+                        validation_data=pictures.validation, initial_epoch=run.initial_epoch,
+                        callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 frozen base + augmentation (weights={args.weights})",
                          book=helpers.book_history(SCRIPT, "features-augment"),
@@ -359,10 +361,10 @@ def finetune(args):
                                           augmentation=BOOK_AUGMENTATION,
                                           preprocess=dogs_vs_cats.vgg16_preprocess)
     model.summary()
-    run = training_tools.TrainingRun(args, starting_from=training_tools.file_sha256(path))
+    run = checkpoints.TrainingRun(args, starting_from=outputs.file_sha256(path))
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
-                        validation_data=pictures.validation, callbacks=run.callbacks,
-                        verbose=args.verbose)
+                        validation_data=pictures.validation, initial_epoch=run.initial_epoch,
+                        callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
                          book=helpers.book_history(SCRIPT, "finetune"),
@@ -586,9 +588,11 @@ def main(argv=None):
             book, details["history"], details["pictures_per_epoch"])}
     outputs.write_results(
         args, SCRIPT,
-        {"stage": args.stage, **results, "seconds": time.perf_counter() - started},
+        {"stage": args.stage, **results,
+         # A stage resumed after a stop counts the time of its earlier parts too.
+         "seconds": details.pop("seconds_before", 0.0) + time.perf_counter() - started},
         extra=details)
-    training_tools.remove_backup(args.output_dir)  # a finished stage keeps no backup
+    checkpoints.remove_backup(args.output_dir)  # a finished stage keeps no backup
 
 
 if __name__ == "__main__":

@@ -1,23 +1,27 @@
-"""Ctrl-C: every script stops with exit code 130 and `interrupted` as its last line.
+"""Stop signals: every script stops the same way on Ctrl-C (SIGINT), SIGTERM and SIGHUP, with
+`interrupted` as its last line and exit code 128 + the signal's number (130, 143, 129).
 
-Script machinery, not the book: `command_line.run` calls `stopping_on_ctrl_c()` around a
-script's `main`. Python's own Ctrl-C handling raises KeyboardInterrupt wherever the main
-thread happens to be when the signal is handled, and some places lose it:
+Script machinery, not the book: `command_line.run` calls `stopping_on_signals()` around a
+script's `main`. A closed terminal sends SIGHUP; `timeout`, a CI runner's cancel and a
+machine's shutdown send SIGTERM: both would otherwise end the process wherever it is. Python's
+own Ctrl-C handling raises KeyboardInterrupt wherever the main thread happens to be when the
+signal is handled, and some places lose it:
 
 - code that catches every exception and goes on. Keras itself does, after every batch:
-  when a callback has batch hooks (ModelCheckpoint has), it converts the batch's logs to
-  floats on the main thread inside a bare `try: ... except: pass` (`pythonify_logs` in
-  Keras 3.15), so a Ctrl-C handled there vanishes without a word and training goes on
-  (measured: a SIGINT sent from inside that conversion left `convnet.py scratch` training
-  60 s later, at epoch 75). C code that clears any error it gets does the same;
+  when a callback has batch hooks, it converts the batch's logs to floats on the main thread
+  inside a bare `try: ... except: pass` (`pythonify_logs` in Keras 3.15), so an interrupt
+  handled there vanishes without a word and training goes on. C code that clears any error
+  it gets does the same;
 - an object's `__del__` or a weakref callback, where Python only prints "Exception
   ignored in ..." with a traceback and goes on.
 
 So the handler here records the request, raises KeyboardInterrupt as Python's would, and
 keeps raising it once a second until the script has stopped; a lost interrupt in a
-`__del__` is not reported, since the next one follows. A second Ctrl-C ends the process at
-once. None of this depends on where the script is: inside a training batch, validation,
-a callback, VGG16's feature extraction, a file copy or a loop of folds.
+`__del__` is not reported, since the next one follows. A second signal ends the process at
+once. Inside `held_back()` (a backup being written, see checkpoints.py) a stop waits for the
+block to end, so an interrupted write never leaves half a file behind for the next run.
+Nothing is installed for a signal that is ignored (nohup ignores SIGHUP; `&` in a script
+ignores SIGINT).
 """
 
 import _thread
@@ -28,49 +32,70 @@ import sys
 import threading
 
 REPEAT_SECONDS = 1.0  # how long a lost interrupt goes unnoticed, at most
+# SIGHUP does not exist on Windows.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+_current = []  # the _Stop of the run in progress (held_back() reads it)
+
+
+def exit_code(signum):
+    """What a shell reports for a process a signal ended: 128 + the signal's number."""
+    return 128 + int(signum)
+
+
+def say_interrupted():
+    """The last line of a stopped script (a closed terminal cannot show it: no error then)."""
+    with contextlib.suppress(OSError, ValueError):
+        print("interrupted", file=sys.stderr, flush=True)
 
 
 class _Stop:
-    """The state of one run: whether Ctrl-C was pressed, and whether the script has stopped."""
+    """The state of one run: which signal asked it to stop, whether the script has stopped,
+    and whether a write that must not be cut in half is going on."""
 
     def __init__(self):
+        self.signum = None
         self.requested = threading.Event()
         self.stopped = threading.Event()
-        self.repeating = False  # the next SIGINT is the repeat's, not the reader's
+        self.repeating = False  # the next signal is the repeat's, not the reader's
+        self.holding = 0  # > 0 inside held_back(): the stop waits for its end
         self.repeater = threading.Thread(target=self.repeat, daemon=True)
 
-    def on_sigint(self, signum, frame):
+    def on_signal(self, signum, frame):
         if self.stopped.is_set():  # a repeat that came as the script was stopping
             return
         if self.repeating:
             self.repeating = False
-        elif self.requested.is_set():  # the reader pressed Ctrl-C again: stop at once
-            print("interrupted", file=sys.stderr, flush=True)
-            os._exit(130)
+        elif self.requested.is_set():  # asked again (Ctrl-C pressed twice): stop at once
+            say_interrupted()
+            os._exit(exit_code(self.signum))
         else:
+            self.signum = signum
             self.requested.set()
             self.repeater.start()
-        raise KeyboardInterrupt
+        if not self.holding:
+            raise KeyboardInterrupt
 
     def repeat(self):
         """Raise KeyboardInterrupt in the main thread again each second until it stopped."""
         while not self.stopped.wait(REPEAT_SECONDS):
             self.repeating = True
-            _thread.interrupt_main(signal.SIGINT)
+            _thread.interrupt_main(self.signum)
 
 
 @contextlib.contextmanager
-def stopping_on_ctrl_c():
-    """Meanwhile, Ctrl-C raises KeyboardInterrupt until the script stops (see the module's
-    docstring), and any exception after a Ctrl-C leaves as KeyboardInterrupt; the caller
-    turns it into `interrupted` and exit code 130. Does nothing where SIGINT is ignored (a
-    script started with nohup, or with `&` in some shells) or outside the main thread,
-    where Python cannot set a signal handler."""
-    previous = signal.getsignal(signal.SIGINT)
-    if (threading.current_thread() is not threading.main_thread()
-            or previous is not signal.default_int_handler):
+def stopping_on_signals():
+    """Meanwhile, SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt until the script stops
+    (see the module's docstring), and any exception after such a signal leaves as
+    KeyboardInterrupt; the caller turns it into `interrupted` and exit_code(stop.signum).
+    Yields that _Stop, or None outside the main thread, where Python cannot set a signal
+    handler. A signal that is ignored here stays ignored."""
+    if threading.current_thread() is not threading.main_thread():
         yield None
         return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    ours = [signum for signum, handler in previous.items()
+            if handler in (signal.SIG_DFL, signal.default_int_handler)]
     stop = _Stop()
     report_unraisable = sys.unraisablehook
 
@@ -78,8 +103,10 @@ def stopping_on_ctrl_c():
         if not (stop.requested.is_set() and isinstance(unraisable.exc_value, KeyboardInterrupt)):
             report_unraisable(unraisable)
 
-    signal.signal(signal.SIGINT, stop.on_sigint)
+    for signum in ours:
+        signal.signal(signum, stop.on_signal)
     sys.unraisablehook = quiet_about_lost_interrupts
+    _current.append(stop)
     try:
         yield stop
     except Exception:
@@ -90,5 +117,30 @@ def stopping_on_ctrl_c():
         stop.stopped.set()
         if stop.repeater.is_alive():
             stop.repeater.join()  # it wakes at once; any repeat it sent is handled below
-        signal.signal(signal.SIGINT, previous)  # (which first runs a pending handler)
+        for signum in ours:  # (restoring the handler first runs a pending one)
+            signal.signal(signum, previous[signum])
         sys.unraisablehook = report_unraisable
+        _current.remove(stop)
+
+
+@contextlib.contextmanager
+def held_back():
+    """A stop signal that comes during the block waits for its end: the block (a backup of
+    a finished epoch) is written whole, then the script stops. A second signal still ends
+    the process at once (the backup's own design keeps it readable then)."""
+    stop = _current[-1] if _current else None
+    if stop is None:
+        yield
+        return
+    stop.holding += 1
+    try:
+        yield
+    finally:
+        stop.holding -= 1
+    if not stop.holding and stop.requested.is_set():
+        raise KeyboardInterrupt
+
+
+def stop_signal(stop):
+    """The signal that stopped the run (SIGINT when none was recorded: Python's own Ctrl-C)."""
+    return signal.SIGINT if stop is None or stop.signum is None else stop.signum

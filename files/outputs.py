@@ -3,7 +3,8 @@
 - `save_atomically` writes under a temporary name, then renames: a run that is interrupted or
   fails while writing never leaves a half-written file under the final name; a write the
   environment made fail (no space left, a folder gone) becomes `WriteFailed`, one `error:`
-  line (`write_failure`) instead of a traceback;
+  line (`write_failure`) instead of a traceback; `flush_to_disk` and `file_sha256` serve
+  the backups of checkpoints.py too;
 - `write_results` writes `metrics.json` and prints the closing `RESULT script=... key=value`
   line, the same keys in every script.
 
@@ -13,6 +14,7 @@ Not in the book scripts: the book shows its numbers in a notebook and writes no 
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import math
 import os
@@ -38,6 +40,7 @@ def save_atomically(path, save):
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")  # keeps .keras, .png
     try:
         save(partial)
+        flush_to_disk(partial)  # the bytes reach the disk before the name does
         partial.replace(path)
     except OSError as error:
         partial.unlink(missing_ok=True)
@@ -46,6 +49,30 @@ def save_atomically(path, save):
             raise
         raise WriteFailed(message) from None
     return path
+
+
+def flush_to_disk(path):
+    """Make a file's or a folder's content reach the disk before the next step: after a
+    power cut, a rename that reached the disk before the data it names leaves an empty file."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:  # a folder on Windows, which cannot be opened
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:  # file systems that cannot sync a folder
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def file_sha256(path):
+    """A file's SHA-256, as hex digits (read a megabyte at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 # What the environment, not the code, does to a write: always (a full disk, a quota, a

@@ -5,16 +5,15 @@ because the book has none of it (its Keras 2 runs trained in float32, reported t
 epoch, and always downloaded VGG16's weights):
 
 - `use_mixed_precision`: float16 on a CUDA GPU, bfloat16 on a CPU with bfloat16 units;
-- `best_checkpoint`, `EpochTimer` and `test_best_and_last`: keep the model of the epoch with
-  the lowest validation loss, then test it and the last epoch's model;
+- `test_best_and_last`: test the model of the epoch with the lowest validation loss (which
+  checkpoints.TrainingRun kept) and the last epoch's model; `EpochTimer`: epoch times;
 - `load_vgg16`, `conv_base_of`, `weights_file_has_top`: VGG16 from Keras's download, a
   local weights file (the base alone or the full network) or untrained;
-- `load_stage_model`: the model an earlier stage saved.
+- `load_stage_model`: the model an earlier stage saved;
+- `progress_bar`: Keras's progress bar for a long loop (VGG16's feature extraction).
 """
 
-import hashlib
 import json
-import math
 import shutil
 import sys
 import time
@@ -25,7 +24,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import dogs_vs_cats
 import input_errors
 import outputs
 
@@ -106,37 +104,30 @@ class EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.epoch_started)
 
 
-def best_checkpoint(output_dir):
-    """A ModelCheckpoint that keeps the model of the epoch with the lowest validation loss,
-    under a temporary name (test_best_and_last renames it to model.keras): an interrupted
-    run leaves no model.keras that looks done."""
-    return keras.callbacks.ModelCheckpoint(Path(output_dir) / "model.partial.keras",
-                                           monitor="val_loss", save_best_only=True)
-
-
 def test_best_and_last(model, history, run, *, test, book, steps_per_epoch, batch_size,
                        skipped_pictures=0, extra=None):
     """Test the last epoch's model and the best checkpoint's; returns (results, details).
 
     Validation accuracy swings by several points from one epoch to the next, so the number
-    reported is not the last epoch's: the checkpoint holds the model of the epoch with the
-    lowest validation loss (as the book's later editions do), and that model is tested
+    reported is not the last epoch's: the run's backup holds the model of the epoch with the
+    lowest validation loss (as the book's later editions keep), and that model is tested
     (`test_accuracy`, `best_epoch`). The last epoch's model is tested too
     (`last_test_accuracy`), so both are in view (once, when the last epoch is the best).
-    The best model ends up in model.keras beside the checkpoint. `steps_per_epoch` and
+    The best model is copied to model.keras in the output folder. `steps_per_epoch` and
     `batch_size` are the fit's (None: one pass over the data); `skipped_pictures` and
     `extra` join the results. `run` is the TrainingRun whose callbacks trained the model.
     """
-    in_progress, timer = Path(run.checkpoint.filepath), run.timer
     last_loss, last_accuracy = model.evaluate(test, verbose=0)
     val_losses = history.history["val_loss"]
-    if not in_progress.is_file():  # no finite validation loss at all: keep the last model
-        model.save(in_progress)
+    best = run.best_model_path()
+    path = Path(run.backup_dir).parent / "model.keras"
+    if best is None:  # no finite validation loss at all: keep the last model
+        outputs.save_atomically(path, model.save)
         best_epoch = len(val_losses)
     else:
         best_epoch = int(np.nanargmin(val_losses)) + 1
-    path = in_progress.replace(in_progress.with_name("model.keras"))
-    if best_epoch == len(val_losses):  # the checkpoint holds the model just tested
+        outputs.save_atomically(path, lambda partial: shutil.copyfile(best, partial))
+    if best_epoch == len(val_losses):  # the best model is the one just tested
         test_loss, test_accuracy = last_loss, last_accuracy
     else:
         model = keras.models.load_model(path)
@@ -151,14 +142,15 @@ def test_best_and_last(model, history, run, *, test, book, steps_per_epoch, batc
     if skipped_pictures:
         results["skipped_pictures"] = skipped_pictures
     results.update(extra or {})
-    results["epoch_seconds"] = float(np.median(timer.seconds))
+    results["epoch_seconds"] = float(np.median(run.epoch_seconds))
     # The trainable weights as a saved model names them: a Sequential model built in this
     # process puts its name in front ("vgg16_augmented/dense/kernel"), a loaded one does not.
     trainable = [weight.path.removeprefix(f"{model.name}/") for weight in model.trainable_weights]
-    details = {"history": history.history, "epoch_seconds_all": timer.seconds,
+    details = {"history": history.history, "epoch_seconds_all": run.epoch_seconds,
                "steps_per_epoch": steps_per_epoch,
                "pictures_per_epoch": steps_per_epoch and steps_per_epoch * batch_size,
-               "trainable_weights": trainable}
+               "trainable_weights": trainable, "parts": run.parts,
+               "seconds_before": run.seconds_before}
     return results, details
 
 
@@ -332,164 +324,6 @@ def not_a_picture_convnet(model):
     if not any(isinstance(layer, keras.layers.Conv2D) for layer in model.layers):
         return "it has no Conv2D layers"
     return None
-
-
-# --------------------------------------------------------------------------------------
-# Surviving a stop: each epoch's progress is kept, and the same command continues
-# --------------------------------------------------------------------------------------
-
-BACKUP_FOLDER = "backup"
-CLOCK_EVERY_SECONDS = 600  # on long stages, the time left again at most every 10 minutes
-
-
-class TrainingRun:
-    """The callbacks of an image stage's `fit`, which let the same command, run again after
-    a stop (Ctrl-C, a closed terminal, a laptop asleep), go on from the last finished epoch.
-
-    - `checkpoint`: the best checkpoint (see best_checkpoint); `timer`: the epoch times;
-    - Keras's BackupAndRestore, which keeps the weights, the optimizer and the epoch number
-      in OUTPUT_DIR/backup/ after each epoch and gives them back to the next fit;
-    - beside it, progress.json: what BackupAndRestore does not keep (the history so far,
-      the epoch times, the best validation loss) and the settings of the run. A run with
-      other settings, or a damaged or half-written backup, starts over and says why;
-    - a clock: the time left, after the first epoch and every 10 minutes.
-
-    `fit` returns the history of all epochs, those before the stop too. What must not
-    change between the two runs: the flags (but --verbose), the picture folder, and
-    `more_settings` (an earlier stage's model, say).
-    """
-
-    def __init__(self, args, **more_settings):
-        self.backup_dir = Path(args.output_dir) / BACKUP_FOLDER
-        self.settings = run_settings(args, more_settings)
-        self.checkpoint = best_checkpoint(args.output_dir)
-        self.timer = EpochTimer()
-        self.history = {}
-        earlier = self.earlier_progress(args.epochs)
-        if earlier:
-            self.history, self.timer.seconds = earlier["history"], earlier["epoch_seconds"]
-            self.checkpoint.best = earlier["best"]
-        self.callbacks = [
-            keras.callbacks.BackupAndRestore(str(self.backup_dir), delete_checkpoint=False),
-            self.checkpoint, self.timer, ProgressKeeper(self),
-            Clock(self.timer, args.epochs, args.verbose)]
-
-    def earlier_progress(self, epochs):
-        """The stopped run's progress.json, when it can go on; else None, and the backup
-        goes (with one line saying why, when there was one)."""
-        if not self.backup_dir.exists():
-            return None
-        problem, progress = backup_problem(self.backup_dir, self.settings,
-                                           Path(self.checkpoint.filepath))
-        if problem:
-            print(f"starting over: {problem}")
-            shutil.rmtree(self.backup_dir)
-            return None
-        done = len(progress["epoch_seconds"])
-        print(f"resuming after epoch {done} of {epochs}: the stopped run's progress is in "
-              f"{self.backup_dir} (delete that folder to start over instead)")
-        return progress
-
-    def save_progress(self, epoch_logs):
-        for key, value in epoch_logs.items():
-            self.history.setdefault(key, []).append(float(value))
-        progress = {"settings": self.settings, "history": self.history,
-                    "epoch_seconds": self.timer.seconds, "best": float(self.checkpoint.best),
-                    "weights_sha256": file_sha256(self.backup_dir / "latest.weights.h5")}
-        outputs.save_atomically(self.backup_dir / "progress.json", lambda partial: (
-            partial.write_text(json.dumps(progress), encoding="utf-8")))
-
-
-def run_settings(args, more_settings):
-    """The settings a stopped run must share with the run that goes on from it."""
-    settings = {key: value for key, value in vars(args).items() if key != "verbose"}
-    settings["data_dir"] = dogs_vs_cats.find_split(args.data_dir).resolve()
-    return {key: str(value) for key, value in {**settings, **more_settings}.items()}
-
-
-def backup_problem(backup_dir, settings, checkpoint_path):
-    """(what keeps a backup from being continued, or None; its progress.json)."""
-    try:
-        progress = json.loads((backup_dir / "progress.json").read_text(encoding="utf-8"))
-        metadata = json.loads((backup_dir / "training_metadata.json").read_text(encoding="utf-8"))
-        weights_sha256 = file_sha256(backup_dir / "latest.weights.h5")
-    except (OSError, ValueError) as error:
-        return (f"the backup in {backup_dir} is damaged or half-written "
-                f"({input_errors.error_reason(error)})", None)
-    done = len(progress.get("epoch_seconds", []))
-    if (progress.get("weights_sha256") != weights_sha256 or metadata.get("epoch") != done
-            or done == 0):
-        return f"the backup in {backup_dir} is half-written (stopped while it was saved)", None
-    changed = [f"{key} {progress['settings'].get(key)} -> {value}"
-               for key, value in settings.items() if progress["settings"].get(key) != value]
-    if changed:
-        return (f"the settings differ from the stopped run's ({', '.join(changed)}); its "
-                f"backup in {backup_dir} is removed", None)
-    if math.isfinite(progress["best"]) and not checkpoint_path.is_file():
-        return f"the stopped run's best checkpoint {checkpoint_path} is gone", None
-    return None, progress
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def remove_backup(output_dir):
-    """A finished stage leaves no backup behind (called once its outputs are written)."""
-    shutil.rmtree(Path(output_dir) / BACKUP_FOLDER, ignore_errors=True)
-
-
-class ProgressKeeper(keras.callbacks.Callback):
-    """Writes progress.json after each epoch (after BackupAndRestore saved the weights),
-    and gives fit's history the epochs before a stop."""
-
-    def __init__(self, run):
-        super().__init__()
-        self.run = run
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.run.save_progress(logs or {})
-
-    def on_train_end(self, logs=None):
-        history = self.model.history  # what fit returns: all epochs, before a stop too
-        history.history = {key: list(values) for key, values in self.run.history.items()}
-        history.epoch = list(range(len(self.run.timer.seconds)))
-
-
-class Clock(keras.callbacks.Callback):
-    """One line with the time left after the first epoch this run trains, then at most
-    every CLOCK_EVERY_SECONDS (nothing with --verbose 0)."""
-
-    def __init__(self, timer, epochs, verbose):
-        super().__init__()
-        self.timer, self.epochs, self.verbose = timer, epochs, verbose
-        self.said_at = self.this_run = None  # this_run: the first epoch of this command
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.this_run = epoch if self.this_run is None else self.this_run
-        now = time.monotonic()
-        if (not self.verbose or epoch == self.this_run
-                or (self.said_at and now - self.said_at < CLOCK_EVERY_SECONDS)):
-            return
-        # The first epoch also decodes and caches the pictures: later ones are typical.
-        recent = self.timer.seconds[self.this_run + 1:] or self.timer.seconds[self.this_run:]
-        left = float(np.median(recent)) * (self.epochs - epoch)
-        ends = time.strftime("%H:%M", time.localtime(time.time() + left))
-        print(f"time left: about {format_duration(left)} for epochs {epoch + 1}-"
-              f"{self.epochs} (ends around {ends})", flush=True)
-        self.said_at = now
-
-
-def format_duration(seconds):
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:.0f} minutes"
-    return f"{seconds / 3600:.1f} hours"
 
 
 def progress_bar(steps, verbose, unit_name="step"):

@@ -316,6 +316,16 @@ def write_vgg16_weights(path, include_top=False, seed=0):
 
 
 @pytest.fixture(autouse=True)
+def output_folders_released_after_each_test():
+    """A script's main(argv) called directly (not through command_line.run) keeps its output
+    folder's lock: release it, so a later process may write there."""
+    yield
+    command_line = sys.modules.get("command_line")
+    if command_line is not None:
+        command_line.release_output_dirs()
+
+
+@pytest.fixture(autouse=True)
 def float32_after_each_test():
     """A stage run in this process may set Keras's global mixed-precision policy (on a CPU
     with bfloat16 units, or a GPU): reset it, so later tests start as a fresh script would."""

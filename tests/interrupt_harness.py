@@ -1,13 +1,19 @@
-"""Interrupt scripts with a real SIGINT at chosen moments, all in this one process (the
-imports of TensorFlow are paid once): tests/test_interruption.py starts it as a terminal
-starts a script (its own process group, SIGINT at its default, no blocked signals).
+"""Stop scripts with real signals at chosen moments, all in this one process (the imports of
+TensorFlow are paid once): tests/test_interruption.py starts it as a terminal starts a script
+(its own process group, the stop signals at their defaults, no blocked signals).
 
-    python tests/interrupt_harness.py WORK_FOLDER
+    python tests/interrupt_harness.py WORK_FOLDER           # every moment below
+    python tests/interrupt_harness.py WORK_FOLDER --kill    # SIGKILL inside a backup
 
 For each moment it runs a script's main(argv) through command_line.run, as `python
-files/<script>.py` does, sends SIGINT to its own process group (what a terminal's Ctrl-C
-does) at that moment, and prints one JSON line: the moment, the exit code, the last line on
-stderr, all of stderr, and the seconds from the signal to the end of the run.
+files/<script>.py` does, sends a signal at that moment (SIGINT and SIGHUP to its own process
+group, as a terminal does, SIGTERM to itself), and prints one JSON line: the moment, the
+signal, the exit code, the last line on stderr, all of stderr, what the run said of a backup
+(`resuming after ...`, `starting over: ...`, `note: ...`) and the seconds from the signal to
+the end of the run. The resume moments stop one training run again and again, each part
+going on from the backup the part before left: inside a batch, during validation, between
+the epoch-end callbacks, during the backup's saves, after the last epoch; then one part runs
+to its end. --kill ends the process with SIGKILL while a backup is being written.
 """
 
 import contextlib
@@ -28,20 +34,26 @@ import backend_check  # noqa: E402, F401  (before Keras, as in every script)
 
 import keras  # noqa: E402
 
+import checkpoints  # noqa: E402
 import command_line  # noqa: E402
 import make_images  # noqa: E402
+import outputs  # noqa: E402
 
-sent_at = []  # when each SIGINT went out
+sent_at = []  # when each signal went out
 
 
-def ctrl_c(delay=None):
-    """SIGINT to this process group, now or (delay in seconds) from another thread while the
-    main thread goes on, for example into a training step."""
+def ctrl_c(delay=None, signum=signal.SIGINT):
+    """A stop signal (SIGINT: Ctrl-C), now or (delay in seconds) from another thread while
+    the main thread goes on, for example into a training step. SIGINT and SIGHUP go to this
+    process group (as a terminal sends them), SIGTERM to this process (as `kill` does)."""
     if delay is None:
         sent_at.append(time.monotonic())
-        os.killpg(os.getpgrp(), signal.SIGINT)
+        if signum == signal.SIGTERM:
+            os.kill(os.getpid(), signum)
+        else:
+            os.killpg(os.getpgrp(), signum)
     else:
-        threading.Timer(delay, ctrl_c).start()
+        threading.Timer(delay, ctrl_c, kwargs={"signum": signum}).start()
 
 
 def ctrl_c_lost(where):
@@ -63,17 +75,21 @@ def ctrl_c_lost(where):
 
 class At(keras.callbacks.Callback):
     """Calls `action` once, at `hook` ("train_batch_begin", "test_batch_begin",
-    "epoch_end", "train_end") of the second epoch (for train_end: the first fit)."""
+    "epoch_end", "train_end") of the second epoch the fit trains (`in_first_epoch`: the
+    first; for train_end: the first fit)."""
 
-    def __init__(self, hook, action):
+    def __init__(self, hook, action, in_first_epoch=False):
         super().__init__()
         self.hook, self.action, self.epoch, self.done = hook, action, 0, False
+        self.first = -1 if in_first_epoch else None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch
+        self.first = epoch if self.first is None else self.first
 
     def fire(self, hook, batch=2):
-        if hook == self.hook and not self.done and (self.epoch >= 1 or hook == "train_end"):
+        second_epoch = self.first is not None and self.epoch > self.first
+        if hook == self.hook and not self.done and (second_epoch or hook == "train_end"):
             if batch >= 2:
                 self.done = True
                 self.action()
@@ -92,11 +108,13 @@ class At(keras.callbacks.Callback):
 
 
 @contextlib.contextmanager
-def every_fit_with(callback):
+def every_fit_with(callback, first=False):
+    """Every fit gets `callback` too: after its own callbacks, or before them (`first`)."""
     fit = keras.Model.fit
 
     def fit_with_callback(self, *args, callbacks=None, **kwargs):
-        return fit(self, *args, callbacks=[*(callbacks or []), callback], **kwargs)
+        callbacks = [callback, *(callbacks or [])] if first else [*(callbacks or []), callback]
+        return fit(self, *args, callbacks=callbacks, **kwargs)
 
     keras.Model.fit = fit_with_callback
     try:
@@ -126,7 +144,7 @@ def on_call(owner, name, number, action):
 def moments(work):
     """(name, script, argv, patch) for each moment."""
     pictures = work / "pictures"
-    split = make_images.make_split_folders(pictures, splits={"train": 50, "validation": 4,
+    split = make_images.make_split_folders(pictures, splits={"train": 10, "validation": 4,
                                                              "test": 4})
     kaggle_train = work / "kaggle_train"
     kaggle_train.mkdir()
@@ -136,19 +154,23 @@ def moments(work):
                             kaggle_train / f"{name}.{number}.jpg")
     scratch = ["scratch", "--epochs", "1000", "--batch-size", "1", "--image-size", "48",
                "--data-dir", pictures, "--verbose", "0"]
+    # Epochs of several seconds: an interrupt lost early in the first epoch is then raised
+    # again by the repeat a second later, not at the epoch's end (where the backup stops a
+    # run too).
+    scratch_long = [*scratch, "--steps-per-epoch", "400"]
 
-    def at(hook, action):
-        return every_fit_with(At(hook, action))
+    def at(hook, action, in_first_epoch=False):
+        return every_fit_with(At(hook, action, in_first_epoch))
 
     return [
         ("inside a training batch", "convnet", scratch,
          at("train_batch_begin", lambda: ctrl_c(delay=0.0))),
         ("during validation", "convnet", scratch, at("test_batch_begin", lambda: ctrl_c(0.0))),
         ("between epochs, in a callback", "convnet", scratch, at("epoch_end", ctrl_c)),
-        ("lost in C code that clears errors", "convnet", scratch,
-         at("train_batch_begin", lambda: ctrl_c_lost("c"))),
-        ("lost in a __del__", "convnet", scratch,
-         at("train_batch_begin", lambda: ctrl_c_lost("del"))),
+        ("lost in C code that clears errors", "convnet", scratch_long,
+         at("train_batch_begin", lambda: ctrl_c_lost("c"), in_first_epoch=True)),
+        ("lost in a __del__", "convnet", scratch_long,
+         at("train_batch_begin", lambda: ctrl_c_lost("del"), in_first_epoch=True)),
         ("during VGG16's feature extraction", "convnet", ["features", "--smoke"],
          on_call(keras.Model, "predict_on_batch", 2, lambda: ctrl_c(0.0))),
         ("between Boston's K-fold folds", "bostonhousing", ["--smoke", "--verbose", "0"],
@@ -159,26 +181,102 @@ def moments(work):
     ]
 
 
+def resume_moments(work):
+    """(name, signal, the epoch the next part resumes after, patch) for each part of one
+    9-epoch training run; every part is stopped in the second epoch it trains (or at its
+    first backup, or after its last epoch), and the last part runs to its end."""
+    patched = contextlib.nullcontext
+
+    def at(hook, signum, first=False):
+        return every_fit_with(At(hook, lambda: ctrl_c(0.0, signum)), first=first)
+
+    def saving(name, number, signum):  # from inside the save (on the main thread)
+        owner = keras.Model if name in ("save", "save_weights") else outputs
+        return on_call(owner, name, number, lambda: ctrl_c(signum=signum))
+
+    return [
+        ("during the best model's save", signal.SIGTERM, 1, saving("save", 1, signal.SIGTERM)),
+        ("inside a training batch", signal.SIGINT, 2, at("train_batch_begin", signal.SIGINT)),
+        ("during validation", signal.SIGHUP, 3, at("test_batch_begin", signal.SIGHUP)),
+        ("between the epoch-end callbacks, before the backup", signal.SIGINT, 4,
+         every_fit_with(At("epoch_end", ctrl_c), first=True)),
+        ("during the weights' save", signal.SIGTERM, 6,
+         saving("save_weights", 2, signal.SIGTERM)),
+        ("between the epoch-end callbacks, after the backup", signal.SIGHUP, 8,
+         at("epoch_end", signal.SIGHUP)),
+        ("after the last epoch, before the test", signal.SIGINT, 9,
+         at("train_end", signal.SIGINT)),
+        ("to the end", None, None, patched()),
+    ]
+
+
+def run_once(module, argv, patch):
+    """Run `module.main(argv)` as `python files/<script>.py` does: (exit code, stdout,
+    stderr, seconds from the first signal to the end)."""
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    sent_at.clear()
+    with patch, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            command_line.run(lambda: module.main(argv))
+        except SystemExit as exit_info:
+            code = exit_info.code
+    ended = time.monotonic()
+    keras.backend.clear_session()
+    keras.mixed_precision.set_global_policy("float32")
+    return code, stdout.getvalue(), stderr.getvalue(), ended - sent_at[0] if sent_at else None
+
+
+def report(name, signum, code, stdout, stderr, seconds, **more):
+    lines = stderr.strip().splitlines()
+    said = [line for line in stdout.splitlines()
+            if line.startswith(("resuming after", "starting over", "note:"))]
+    print(json.dumps({"moment": name, "signal": signum and signal.Signals(signum).name,
+                      "code": code, "last_line": lines[-1] if lines else "", "stderr": stderr,
+                      "said": said, "signals": len(sent_at), "seconds": seconds, **more}),
+          flush=True)
+
+
+def resume_argv(work):
+    pictures = work / "resume-pictures"
+    if not pictures.exists():
+        make_images.make_split_folders(pictures, splits={"train": 8, "validation": 2, "test": 2})
+    return ["scratch", "--epochs", "9", "--batch-size", "2", "--image-size", "48", "--data-dir",
+            str(pictures), "--verbose", "0", "--output-dir", str(work / "resumed")]
+
+
+def killed_inside_a_backup(work):
+    """SIGKILL while the second epoch's backup is being written: its files are saved, the
+    folder not yet renamed (the last flush_to_disk before the rename)."""
+    module, argv = __import__("convnet"), resume_argv(work)
+    flushes = []
+
+    def kill_in_the_second_backup(path):
+        flushes.append(path)
+        if Path(path).name == "epoch-0002.partial":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return flush(path)
+
+    flush = outputs.flush_to_disk
+    outputs.flush_to_disk = kill_in_the_second_backup
+    run_once(module, argv, contextlib.nullcontext())
+    print("not killed", flush=True)
+
+
 def main():
     work = Path(sys.argv[1])
+    if sys.argv[2:] == ["--kill"]:
+        killed_inside_a_backup(work)
+        return
     for number, (name, script, argv, patch) in enumerate(moments(work)):
         module = __import__(script)
         argv = [str(arg) for arg in argv] + ["--output-dir", str(work / f"out{number}")]
-        stderr, code = io.StringIO(), None
-        sent_at.clear()
-        with patch, contextlib.redirect_stdout(io.StringIO()), \
-                contextlib.redirect_stderr(stderr):
-            try:
-                command_line.run(lambda: module.main(argv))  # noqa: B023 (called at once)
-            except SystemExit as exit_info:
-                code = exit_info.code
-        ended = time.monotonic()
-        keras.backend.clear_session()
-        keras.mixed_precision.set_global_policy("float32")
-        lines = stderr.getvalue().strip().splitlines()
-        print(json.dumps({"moment": name, "code": code, "last_line": lines[-1] if lines else "",
-                          "stderr": stderr.getvalue(), "signals": len(sent_at),
-                          "seconds": ended - sent_at[0] if sent_at else None}), flush=True)
+        report(name, signal.SIGINT, *run_once(module, argv, patch))
+    module, argv = __import__("convnet"), resume_argv(work)
+    for name, signum, resumes_after, patch in resume_moments(work):
+        code, stdout, stderr, seconds = run_once(module, argv, patch)
+        report(name, signum, code, stdout, stderr, seconds, resumes_after=resumes_after,
+               generations=[path.name for path in checkpoints.generations(
+                   work / "resumed" / "scratch" / "backup")])
 
 
 if __name__ == "__main__":

@@ -39,3 +39,53 @@ def test_run_turns_data_unavailable_into_exit_2(capsys):
         command_line.run(main)
     assert exit_info.value.code == 2
     assert capsys.readouterr().err == "error: mnist.npz not found\n"
+
+
+# ---- One run per output folder ------------------------------------------------------------
+
+HOLDS_THE_LOCK = """
+import sys, time
+sys.path.insert(0, {files!r})
+import command_line
+command_line.prepare_output_dir({folder!r})
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_second_run_on_the_same_folder_ends_at_once(tmp_path, capsys):
+    import subprocess
+    import sys
+
+    from conftest import FILES
+
+    folder = tmp_path / "augment"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDS_THE_LOCK.format(files=str(FILES), folder=str(folder))],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "holding\n"
+        with pytest.raises(SystemExit) as exit_info:
+            command_line.run(lambda: command_line.prepare_output_dir(folder))
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == (
+            f"error: another run (process {holder.pid}) is writing to {folder}: wait for it "
+            f"to end, or pass another --output-dir\n")
+        # Another folder, even one inside it (reproduce.py's examples), is not locked.
+        command_line.run(lambda: command_line.prepare_output_dir(folder / "examples"))
+    finally:
+        holder.kill()  # as SIGKILL or a power cut ends a run: its lock goes with it
+        holder.wait()
+    command_line.run(lambda: command_line.prepare_output_dir(folder))
+    assert capsys.readouterr().out == (
+        f"note: taking over {folder}: process {holder.pid}, which wrote there, ended without "
+        f"releasing it\n")
+    # Released at the end of the run: the next run takes it without a word.
+    command_line.run(lambda: command_line.prepare_output_dir(folder))
+    assert capsys.readouterr().out == "" and (folder / ".lock").read_text() == ""
+
+
+def test_runs_one_after_the_other_in_one_process_share_the_lock(tmp_path):
+    command_line.prepare_output_dir(tmp_path)
+    command_line.prepare_output_dir(tmp_path)  # (the tests call main() directly)
+    command_line.release_output_dirs()

@@ -394,9 +394,9 @@ def test_augment_help_states_the_book_s_epoch(capsys):
 
 
 def test_a_stage_stopped_after_epoch_2_goes_on_when_run_again(images, tmp_path, monkeypatch):
-    import training_tools
+    import checkpoints
 
-    keep = training_tools.ProgressKeeper.on_epoch_end
+    keep = checkpoints.EpochBackup.on_epoch_end
 
     def keep_then_ctrl_c(self, epoch, logs=None):
         keep(self, epoch, logs)
@@ -404,10 +404,10 @@ def test_a_stage_stopped_after_epoch_2_goes_on_when_run_again(images, tmp_path, 
             raise KeyboardInterrupt
 
     argv = ["scratch", "--smoke", "--epochs", "3", "--data-dir", images, "--output-dir", tmp_path]
-    monkeypatch.setattr(training_tools.ProgressKeeper, "on_epoch_end", keep_then_ctrl_c)
+    monkeypatch.setattr(checkpoints.EpochBackup, "on_epoch_end", keep_then_ctrl_c)
     stopped = run_convnet(*argv)
     assert stopped.returncode == 130 and stopped.stderr.splitlines()[-1] == "interrupted"
-    assert (tmp_path / "scratch" / "backup" / "progress.json").is_file()
+    assert (tmp_path / "scratch" / "backup" / "epoch-0002" / "state.json").is_file()
     monkeypatch.undo()
 
     resumed = run_convnet(*argv)
@@ -417,7 +417,7 @@ def test_a_stage_stopped_after_epoch_2_goes_on_when_run_again(images, tmp_path, 
     assert len(metrics["history"]["loss"]) == 3 and len(metrics["epoch_seconds_all"]) == 3
     assert not (tmp_path / "scratch" / "backup").exists()  # a finished run keeps none
     # Other settings start over, saying why.
-    monkeypatch.setattr(training_tools.ProgressKeeper, "on_epoch_end", keep_then_ctrl_c)
+    monkeypatch.setattr(checkpoints.EpochBackup, "on_epoch_end", keep_then_ctrl_c)
     assert run_convnet(*argv).returncode == 130
     monkeypatch.undo()
     again = run_convnet(*argv, "--seed", "7")

@@ -1,11 +1,13 @@
-"""Ctrl-C (files/interruption.py): every script stops with exit code 130 and `interrupted`
-as its last line, wherever the signal lands, even when a library loses the first
-KeyboardInterrupt; a second Ctrl-C ends the process at once.
+"""Stop signals (files/interruption.py, files/checkpoints.py): every script stops on Ctrl-C,
+SIGTERM and SIGHUP with exit code 128 + the signal's number and `interrupted` as its last
+line, wherever the signal lands, even when a library loses the first KeyboardInterrupt; a
+second signal ends the process at once. A training stage stopped at any moment, SIGKILL
+included, goes on after its last finished epoch when run again.
 
-The processes start as a terminal starts them: their own process group, SIGINT at its
-default and no signal blocked, whatever the test process has set, and SIGINT goes to the
-whole group, as a terminal's Ctrl-C does. Each waits with a time cap: a run that does not
-stop is a failure, never a hang."""
+The processes start as a terminal starts them: their own process group, the stop signals at
+their defaults and no signal blocked, whatever the test process has set, and SIGINT goes to
+the whole group, as a terminal's Ctrl-C does. Each waits with a time cap: a run that does
+not stop is a failure, never a hang."""
 
 import json
 import os
@@ -16,13 +18,14 @@ import sys
 import time
 
 import make_images
-from conftest import FILES, REPO_ROOT, process_environment
+from conftest import FILES, REPO_ROOT, process_environment, read_metrics, run_script
 
 STOP_WITHIN = 10  # seconds from the signal; the runs here stop within about one
 
 
 def as_a_terminal_starts_it():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
@@ -80,28 +83,80 @@ def test_ctrl_c_from_outside_stops_a_training_run(tmp_path):
     assert not (tmp_path / "scratch" / "metrics.json").exists()
 
 
-def test_ctrl_c_at_every_moment_a_reader_meets(tmp_path):
-    # tests/interrupt_harness.py sends the signal from inside the process at fixed moments:
-    # inside a training batch, during validation, between epochs, with the first
-    # KeyboardInterrupt lost (in C code that clears it, in a __del__), during VGG16's
-    # feature extraction, between Boston's folds and during prepare's copy.
+def run_harness(tmp_path, *options):
     process = start([sys.executable, str(REPO_ROOT / "tests" / "interrupt_harness.py"),
-                     str(tmp_path)])
+                     str(tmp_path), *options])
     try:
         stdout, stderr = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         process.kill()
         raise AssertionError(f"the harness did not end: {process.communicate()}") from None
-    assert process.returncode == 0, stderr[-3000:]
+    return process.returncode, stdout, stderr
+
+
+def test_a_stop_at_every_moment_a_reader_meets(tmp_path):
+    # tests/interrupt_harness.py sends the signal from inside the process at fixed moments:
+    # inside a training batch, during validation, between epochs, with the first
+    # KeyboardInterrupt lost (in C code that clears it, in a __del__), during VGG16's
+    # feature extraction, between Boston's folds and during prepare's copy. Then it stops
+    # one training run again and again (SIGINT, SIGTERM, SIGHUP), each part going on from
+    # the backup the one before left, and lets the last part finish.
+    code, stdout, stderr = run_harness(tmp_path)
+    assert code == 0, stderr[-3000:]
     runs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    assert len(runs) == 8
-    for run in runs:
+    assert len(runs) == 16
+    for run in runs[:-1]:
         assert (run["moment"], run["code"], run["last_line"], run["signals"]) == (
-            run["moment"], 130, "interrupted", 1), run["stderr"][-2000:]
+            run["moment"], 128 + getattr(signal, run["signal"]), "interrupted", 1), (
+            run["stderr"][-2000:])
         assert "Traceback" not in run["stderr"] and "Exception ignored" not in run["stderr"]
         assert run["seconds"] < STOP_WITHIN, run["moment"]
     lost = [run for run in runs if run["moment"].startswith("lost")]
     assert [run["seconds"] > 0.9 for run in lost] == [True, True]  # stopped by the repeat
+
+    # Each part of the stopped training run goes on after the last epoch the part before
+    # finished: the backup holds that epoch and the one before it, nothing else.
+    parts = runs[8:]
+    assert [run["signal"] for run in parts[:-1]] == [
+        "SIGTERM", "SIGINT", "SIGHUP", "SIGINT", "SIGTERM", "SIGHUP", "SIGINT"]
+    assert parts[0]["said"] == []
+    for before, part in zip(parts, parts[1:], strict=False):
+        after = before["resumes_after"]
+        assert part["said"] == [
+            f"resuming after epoch {after} of 9: the stopped run's progress is in "
+            f"{tmp_path / 'resumed' / 'scratch' / 'backup'} (delete that folder to start over "
+            f"instead)"], before["moment"]
+        assert before["generations"] == [f"epoch-{after:04d}", f"epoch-{after - 1:04d}"][
+            :min(after, 2)]
+    assert parts[-1]["code"] == 0, parts[-1]["stderr"][-2000:]
+    metrics = read_metrics(tmp_path / "resumed" / "scratch")
+    assert len(metrics["history"]["loss"]) == len(metrics["epoch_seconds_all"]) == 9
+    assert metrics["parts"] == 8 and metrics["seconds"] > sum(metrics["epoch_seconds_all"])
+    assert not (tmp_path / "resumed" / "scratch" / "backup").exists()
+
+
+def test_a_run_killed_while_its_backup_is_written_goes_on_after_the_epoch_before(tmp_path):
+    # SIGKILL (a power cut, the OOM killer) while epoch 2's backup is written, its files
+    # saved but the folder not yet renamed: run again, it goes on after epoch 1.
+    code, stdout, stderr = run_harness(tmp_path, "--kill")
+    assert code == -signal.SIGKILL and "not killed" not in stdout, stderr[-2000:]
+    backup = tmp_path / "resumed" / "scratch" / "backup"
+    assert sorted(path.name for path in backup.iterdir()) == ["epoch-0001", "epoch-0002.partial"]
+    argv = interrupt_harness_argv(tmp_path)
+    result = run_script("convnet", *argv)
+    assert result.returncode == 0, result.stderr[-2000:]
+    said = [line for line in result.stdout.splitlines()
+            if line.startswith(("note:", "resuming", "starting"))]
+    assert said[0].startswith(f"note: taking over {backup.parent}: process ")
+    assert said[1:] == [f"resuming after epoch 1 of 9: the stopped run's progress is in {backup} "
+                        f"(delete that folder to start over instead)"]
+    assert len(read_metrics(backup.parent)["history"]["loss"]) == 9
+
+
+def interrupt_harness_argv(work):
+    import interrupt_harness
+
+    return interrupt_harness.resume_argv(work)
 
 
 SWALLOWS_EVERY_INTERRUPT = f"""
@@ -120,7 +175,7 @@ class Sink:
             time.sleep(60)
 
 
-with interruption.stopping_on_ctrl_c():
+with interruption.stopping_on_signals():
     while True:
         Sink()
 """

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import checkpoints
 import training_tools
 from conftest import write_vgg16_weights
 
@@ -57,7 +58,7 @@ def test_best_checkpoint_is_tested_and_renamed(validation, images, tmp_path, cap
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
                   metrics=["accuracy"])
     args = argparse.Namespace(output_dir=tmp_path, epochs=4, verbose=0, data_dir=images)
-    run = training_tools.TrainingRun(args)
+    run = checkpoints.TrainingRun(args)
     history = model.fit(x, y, epochs=4, batch_size=16, validation_data=(x, val_y),
                         callbacks=run.callbacks, verbose=0)
     test = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
@@ -122,89 +123,6 @@ def test_the_filter_patterns_base_has_the_grad_cam_network_s_weights():
         for mine, theirs in zip(layer.get_weights(), full.get_layer(layer.name).get_weights(),
                                 strict=True):
             np.testing.assert_array_equal(mine, theirs)
-
-
-# --- Surviving a stop: TrainingRun -------------------------------------------------------
-
-
-def train(images, output_dir, epochs=5, stop_after=None, verbose=0):
-    """A small model trained with a TrainingRun's callbacks (as the image stages do)."""
-    import keras
-
-    keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 4)).astype("float32")
-    y = (x[:, :1] > 0).astype("float32")
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="binary_crossentropy",
-                  metrics=["accuracy"])
-    args = argparse.Namespace(output_dir=output_dir, epochs=epochs, verbose=verbose,
-                              data_dir=images, seed=42)
-    run = training_tools.TrainingRun(args)
-
-    def ctrl_c_after(epoch, logs):  # once the epoch's progress is kept
-        if epoch + 1 == stop_after:
-            raise KeyboardInterrupt
-
-    stop = keras.callbacks.LambdaCallback(on_epoch_end=ctrl_c_after)
-    history = model.fit(x, y, epochs=epochs, batch_size=16, validation_data=(x, y),
-                        callbacks=[*run.callbacks, stop], verbose=0)
-    return history, run
-
-
-def test_a_stopped_run_goes_on_from_its_last_epoch(images, tmp_path, capsys):
-    with pytest.raises(KeyboardInterrupt):
-        train(images, tmp_path, stop_after=2)
-    backup = tmp_path / "backup"
-    assert (backup / "progress.json").is_file() and (backup / "latest.weights.h5").is_file()
-    first = json.loads((backup / "progress.json").read_text())["history"]["loss"]
-    assert len(first) == 2 and capsys.readouterr().out == ""
-
-    history, run = train(images, tmp_path)
-    out = capsys.readouterr().out
-    assert out.startswith("resuming after epoch 2 of 5: the stopped run's progress is in "
-                          f"{backup} (delete that folder to start over instead)")
-    loss = history.history["loss"]
-    assert loss[:2] == first and len(loss) == 5  # fit's history: before the stop too
-    assert loss[2] < first[0]  # epoch 3 went on from epoch 2's weights, not from scratch
-    assert history.epoch == [0, 1, 2, 3, 4] and len(run.timer.seconds) == 5
-    assert run.checkpoint.best == min(history.history["val_loss"])
-    training_tools.remove_backup(tmp_path)  # what convnet.py does once its outputs are written
-    assert not backup.exists()
-
-
-@pytest.mark.parametrize("damage, why", [
-    (lambda backup: (backup / "progress.json").write_text('{"settings": {'),
-     "is damaged or half-written"),
-    (lambda backup: (backup / "latest.weights.h5").open("ab").write(b"more"),
-     "is half-written (stopped while it was saved)"),
-])
-def test_a_damaged_backup_starts_over(damage, why, images, tmp_path, capsys):
-    with pytest.raises(KeyboardInterrupt):
-        train(images, tmp_path, stop_after=2)
-    damage(tmp_path / "backup")
-    history, _ = train(images, tmp_path)
-    line = capsys.readouterr().out.splitlines()[0]
-    assert line.startswith(f"starting over: the backup in {tmp_path / 'backup'} {why}")
-    assert len(history.history["loss"]) == 5 and len(history.epoch) == 5
-
-
-def test_other_settings_start_over(images, tmp_path, capsys):
-    with pytest.raises(KeyboardInterrupt):
-        train(images, tmp_path, stop_after=2)
-    history, _ = train(images, tmp_path, epochs=3)
-    assert capsys.readouterr().out.splitlines()[0] == (
-        "starting over: the settings differ from the stopped run's (epochs 5 -> 3); its "
-        f"backup in {tmp_path / 'backup'} is removed")
-    assert len(history.history["loss"]) == 3
-
-
-def test_the_clock_says_the_time_left_after_the_first_epoch(images, tmp_path, capsys):
-    # (With --verbose 0 it says nothing: the runs above print only their one line.)
-    train(images, tmp_path, epochs=3, verbose=2)
-    clock = [line for line in capsys.readouterr().out.splitlines() if "time left" in line]
-    assert len(clock) == 1 and clock[0].startswith("time left: about ")
-    assert " s for epochs 2-3 (ends around " in clock[0]
 
 
 def test_the_progress_bar_counts_to_its_end_and_is_quiet_with_verbose_0(capsys):

@@ -1,0 +1,169 @@
+"""Tests for files/checkpoints.py: a training run's backup, one whole generation per epoch,
+and going on after a stop (in-process; real signals are in test_interruption.py)."""
+
+import argparse
+import json
+
+import numpy as np
+import pytest
+
+import checkpoints
+import outputs
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL inside a write: nothing of the run's own code runs after it."""
+
+
+def train(images, output_dir, epochs=5, stop_after=None, verbose=0, val_labels="same"):
+    """A small model trained with a TrainingRun's callbacks (as the image stages do);
+    KeyboardInterrupt once epoch `stop_after` is kept."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    val_y = {"same": y, "opposite": 1 - y, "nan": np.full_like(y, np.nan)}[val_labels]
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.RMSprop(0.01), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    args = argparse.Namespace(output_dir=output_dir, epochs=epochs, verbose=verbose,
+                              data_dir=images, seed=42)
+    run = checkpoints.TrainingRun(args)
+
+    def ctrl_c_after(epoch, logs):
+        if epoch + 1 == stop_after:
+            raise KeyboardInterrupt
+
+    stop = keras.callbacks.LambdaCallback(on_epoch_end=ctrl_c_after)
+    history = model.fit(x, y, epochs=epochs, batch_size=16, validation_data=(x, val_y),
+                        initial_epoch=run.initial_epoch, callbacks=[*run.callbacks, stop],
+                        verbose=0)
+    return history, run, model
+
+
+def said(capsys):
+    return [line for line in capsys.readouterr().out.splitlines() if "time left" not in line]
+
+
+def resuming(backup, epoch, of=5):
+    return (f"resuming after epoch {epoch} of {of}: the stopped run's progress is in {backup} "
+            f"(delete that folder to start over instead)")
+
+
+def test_a_stopped_run_goes_on_from_its_last_epoch(images, tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        train(images, tmp_path, stop_after=3)
+    backup = tmp_path / "backup"
+    # The last two generations, each whole: the weights (with the optimizer's state), the
+    # best model so far and state.json with every file's checksum.
+    assert [path.name for path in checkpoints.generations(backup)] == ["epoch-0003",
+                                                                        "epoch-0002"]
+    state = json.loads((backup / "epoch-0003" / "state.json").read_text())
+    assert sorted(state["files"]) == ["best.keras", "latest.weights.h5"]
+    assert state["epoch"] == 3 and len(state["history"]["loss"]) == 3 and state["parts"] == 1
+    first = state["history"]["loss"]
+    assert said(capsys) == []
+
+    history, run, model = train(images, tmp_path)
+    assert said(capsys) == [resuming(backup, 3)]
+    loss = history.history["loss"]
+    assert loss[:3] == first and len(loss) == 5  # fit's history: before the stop too
+    assert loss[3] < first[0]  # epoch 4 went on from epoch 3's weights, not from scratch
+    assert int(model.optimizer.iterations) == 5 * 4  # and from its optimizer's state
+    assert history.epoch == [0, 1, 2, 3, 4] and len(run.epoch_seconds) == 5
+    assert run.best_val_loss == min(history.history["val_loss"])
+    assert run.parts == 2 and run.seconds_before >= sum(run.epoch_seconds[:3])
+    assert run.best_model_path().parent.name == "epoch-0005"
+    checkpoints.remove_backup(tmp_path)  # what convnet.py does once its outputs are written
+    assert not backup.exists()
+
+
+def test_a_generation_that_is_not_better_links_the_best_model(images, tmp_path):
+    # Validated on the opposite labels, the better the fit, the worse the validation loss:
+    # epoch 1 stays the best, and later generations hold its model under a second name.
+    with pytest.raises(KeyboardInterrupt):
+        train(images, tmp_path, epochs=3, stop_after=3, val_labels="opposite")
+    best = [tmp_path / "backup" / f"epoch-{epoch:04d}" / "best.keras" for epoch in (2, 3)]
+    assert best[0].stat().st_ino == best[1].stat().st_ino
+    # NaN validation losses: no epoch is the best one, no best model is kept.
+    *_, run, _ = train(images, tmp_path / "nan", epochs=2, val_labels="nan")
+    assert run.best_model_path() is None
+
+
+def test_killed_while_writing_a_generation_goes_on_from_the_one_before(images, tmp_path,
+                                                                          capsys, monkeypatch):
+    flush = outputs.flush_to_disk
+
+    def killed_at_the_rename(path):  # epoch 3's files are saved, its folder not renamed
+        flush(path)
+        if path.name == "epoch-0003.partial":
+            raise Killed
+
+    monkeypatch.setattr(outputs, "flush_to_disk", killed_at_the_rename)
+    with pytest.raises(Killed):
+        train(images, tmp_path)
+    monkeypatch.undo()
+    backup = tmp_path / "backup"
+    assert (backup / "epoch-0003.partial" / "state.json").is_file()
+    history, *_ = train(images, tmp_path)
+    assert said(capsys) == [resuming(backup, 2)]
+    assert len(history.history["loss"]) == 5
+    assert not (backup / "epoch-0003.partial").exists()
+
+
+@pytest.mark.parametrize("damage, why", [
+    (lambda folder: (folder / "latest.weights.h5").open("ab").write(b"more"),
+     "latest.weights.h5 changed since it was written"),
+    (lambda folder: (folder / "state.json").write_text('{"files": {'), "Expecting"),
+    (lambda folder: (folder / "best.keras").unlink(), "No such file or directory"),
+])
+def test_a_damaged_newest_generation_falls_back_to_the_one_before(damage, why, images,
+                                                                  tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        train(images, tmp_path, stop_after=3)
+    backup = tmp_path / "backup"
+    damage(backup / "epoch-0003")
+    history, *_ = train(images, tmp_path)
+    note, resumed = said(capsys)
+    assert note.startswith(f"note: the backup in {backup} is damaged (epoch-0003: ")
+    assert why in note and resumed == resuming(backup, 2)
+    assert len(history.history["loss"]) == 5
+
+
+def test_a_backup_damaged_throughout_starts_over(images, tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        train(images, tmp_path, stop_after=2)
+    for folder in checkpoints.generations(tmp_path / "backup"):
+        (folder / "latest.weights.h5").write_bytes(b"")
+    history, *_ = train(images, tmp_path)
+    lines = said(capsys)
+    assert lines[-1] == (f"starting over: the backup in {tmp_path / 'backup'} is damaged "
+                         f"(epoch-0001: latest.weights.h5 changed since it was written)")
+    assert len(lines) == 3 and len(history.history["loss"]) == 5
+
+
+def test_a_backup_with_no_finished_epoch_starts_over(images, tmp_path, capsys):
+    (tmp_path / "backup" / "epoch-0001.partial").mkdir(parents=True)
+    train(images, tmp_path, epochs=2)
+    assert said(capsys) == [f"starting over: the backup in {tmp_path / 'backup'} holds no "
+                            f"finished epoch"]
+
+
+def test_other_settings_start_over(images, tmp_path, capsys):
+    with pytest.raises(KeyboardInterrupt):
+        train(images, tmp_path, stop_after=2)
+    history, *_ = train(images, tmp_path, epochs=3)
+    assert said(capsys) == [
+        "starting over: the settings differ from the stopped run's (epochs 5 -> 3); its "
+        f"backup in {tmp_path / 'backup'} is removed"]
+    assert len(history.history["loss"]) == 3
+
+
+def test_the_clock_says_the_time_left_after_the_first_epoch(images, tmp_path, capsys):
+    # (With --verbose 0 it says nothing: the runs above print only their one line.)
+    train(images, tmp_path, epochs=3, verbose=2)
+    clock = [line for line in capsys.readouterr().out.splitlines() if "time left" in line]
+    assert len(clock) == 1 and clock[0].startswith("time left: about ")
+    assert " s for epochs 2-3 (ends around " in clock[0]
