@@ -39,12 +39,19 @@ import keras
 import command_line
 import dogs_vs_cats
 import input_errors
+import outputs
 import training_tools
 from dogs_vs_cats import CLASS_NAMES, SPLITS
 
 MICROSOFT_URL = ("https://download.microsoft.com/download/3/E/1/"
                  "3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip")
 MICROSOFT_ZIP = "kagglecatsanddogs_5340.zip"
+# The SHA-256 a public project checks its downloads of Microsoft's zip against, and its size
+# as a public dataset card gives it. The zip's PetImages/Cat/666.jpg and Dog/11702.jpg are
+# empty (666 is in the book's training range: 999 training cats come from this zip), and
+# each class folder holds a Thumbs.db; both are skipped.
+MICROSOFT_SHA256 = "b7974bd00a84a99921f36ee4403f089853777b5ae8d151c76a86e64900334af9"
+MICROSOFT_BYTES = 824_887_076
 DOWNLOADS = ("kaggle", "microsoft")
 
 GET_PICTURES_HELP = (
@@ -207,13 +214,38 @@ def choose_download(download):
 
 
 def download_microsoft_zip():
-    """Microsoft's zip of the pictures, downloaded once into ~/.keras/datasets."""
+    """Microsoft's zip of the pictures, downloaded once into ~/.keras/datasets and checked
+    against its SHA-256. A file that is not the one expected (an interrupted or changed
+    download) is removed, and said so in one `error:` line."""
     try:
-        return Path(keras.utils.get_file(fname=MICROSOFT_ZIP, origin=MICROSOFT_URL))
+        return Path(keras.utils.get_file(fname=MICROSOFT_ZIP, origin=MICROSOFT_URL,
+                                         file_hash=MICROSOFT_SHA256, cache_dir=keras_home()))
+    except ValueError:  # get_file's hash mismatch, which leaves the file behind
+        raise input_errors.DataUnavailable(not_the_expected_zip()) from None
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
         raise input_errors.DataUnavailable(
             f"could not download Microsoft's copy of the pictures "
             f"({input_errors.error_reason(error)}). {GET_PICTURES_HELP}") from None
+
+
+def keras_home():
+    """Where Keras keeps its downloads (KERAS_HOME, or ~/.keras)."""
+    return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+
+
+def not_the_expected_zip():
+    """Remove the zip get_file downloaded but refused, and say what came and what to do."""
+    candidates = [Path(keras_home()).expanduser(), Path("/tmp/.keras")]  # (read-only home)
+    path = next((folder / "datasets" / MICROSOFT_ZIP for folder in candidates
+                 if (folder / "datasets" / MICROSOFT_ZIP).is_file()), None)
+    came = "no file"
+    if path is not None:
+        came = f"SHA-256 {outputs.file_sha256(path)} ({path.stat().st_size:,} bytes)"
+        path.unlink()
+    return (f"the downloaded {MICROSOFT_ZIP} is not the file expected (an interrupted or "
+            f"changed download): expected SHA-256 {MICROSOFT_SHA256} ({MICROSOFT_BYTES:,} "
+            f"bytes), got {came}; the file was removed. Run `prepare --download microsoft` "
+            f"again to download it anew, or pass a copy you trust with --source PATH.")
 
 
 def download_kaggle_train(folder):

@@ -136,7 +136,9 @@ def test_prepare_without_kaggle_credentials_reads_microsoft_s_zip(tmp_path, monk
     no_kaggle_credentials(monkeypatch, tmp_path / "home")
     monkeypatch.setattr(pet_pictures, "kagglehub_installed", lambda: True)
     result = prepare(tmp_path)
-    assert asked == [(pet_pictures.MICROSOFT_ZIP, pet_pictures.MICROSOFT_URL, {})]  # no extract
+    # Checked against its SHA-256, not unpacked.
+    assert asked == [(pet_pictures.MICROSOFT_ZIP, pet_pictures.MICROSOFT_URL, {
+        "file_hash": pet_pictures.MICROSOFT_SHA256, "cache_dir": pet_pictures.keras_home()})]
     assert_prepared(result, copied=12, already_there=0)
     assert ("downloading Microsoft's copy (no Kaggle credentials found); --download kaggle "
             "takes Kaggle's") in result.stdout
@@ -147,6 +149,31 @@ def test_prepare_without_kaggle_credentials_reads_microsoft_s_zip(tmp_path, monk
     again = prepare(tmp_path, "--source", archive)
     assert_prepared(again, copied=0, already_there=12)
     assert len(asked) == 1
+
+
+def test_microsoft_s_zip_is_checked_against_its_sha256(tmp_path, monkeypatch):
+    # Keras's own get_file, "downloading" a stand-in zip from a file:// address.
+    import outputs
+
+    standin = zip_of(make_pet_images(tmp_path / "pictures" / "PetImages"), tmp_path / "z.zip")
+    monkeypatch.setattr(pet_pictures, "MICROSOFT_URL", standin.as_uri())
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    (tmp_path / "keras_home").mkdir()  # (get_file uses /tmp/.keras where there is none)
+    no_kaggle_credentials(monkeypatch, tmp_path / "home")
+    downloaded = tmp_path / "keras_home" / "datasets" / pet_pictures.MICROSOFT_ZIP
+    monkeypatch.setattr(pet_pictures, "MICROSOFT_SHA256", outputs.file_sha256(standin))
+    assert_prepared(prepare(tmp_path, "--download", "microsoft"), copied=12, already_there=0)
+    assert downloaded.is_file()
+
+    downloaded.unlink()  # a file that changed on its way: another hash than the one expected
+    monkeypatch.setattr(pet_pictures, "MICROSOFT_SHA256", "0" * 64)
+    result = prepare(tmp_path / "again", "--download", "microsoft")
+    assert_one_error_line(
+        result, f"the downloaded {pet_pictures.MICROSOFT_ZIP} is not the file expected (an "
+        f"interrupted or changed download): expected SHA-256 {'0' * 64} (824,887,076 bytes), "
+        f"got SHA-256 {outputs.file_sha256(standin)} ({standin.stat().st_size:,} bytes); the "
+        f"file was removed.", "--source PATH")
+    assert not downloaded.exists()
 
 
 @pytest.mark.parametrize("token, env, installed, expected, why", [
