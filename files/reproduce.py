@@ -405,6 +405,8 @@ def run_or_reuse(entry, args, seeds, rows):
     else:
         records = [run_example(entry, args, seed)
                    for seed in (seeds if entry.get("quick") else seeds[:1])]
+        if args.reuse and not args.smoke and not any(run["status"] == "ok" for run in records):
+            records = committed_runs(entry, args) or records
     epochs, changed = args.epochs.get(entry["name"]), extra_flags(args, entry)
     row = reproduce_table.summarize(entry, records, args.smoke, epochs, changed)
     # More numbers of the book from the same runs (bostonhousing's test MAE).
@@ -415,7 +417,10 @@ def run_or_reuse(entry, args, seeds, rows):
     if args.record:
         record_runs(entry, args, records)
     curves = []
-    if records[0]["status"] == "ok":  # the book's curves beside this run's (seed 42)
+    if records[0]["status"] == "ok" and "metrics_file" not in records[0]:  # committed_runs
+        if records[0]["book_distance"]:
+            row["book_distance"] = records[0]["book_distance"]
+    elif records[0]["status"] == "ok":  # the book's curves beside this run's (seed 42)
         metrics = read_metrics_file(Path(records[0]["metrics_file"]))
         distances = run_records.book_distances(metrics)
         if distances:
@@ -425,11 +430,25 @@ def run_or_reuse(entry, args, seeds, rows):
     return row, extra_rows, curves
 
 
+def committed_runs(entry, args):
+    """--reuse with no finished run of the example in the folder (a fresh clone, say): its
+    runs kept in data/records/, the same ones the README's row is written from ([] when
+    none is kept). Only their numbers: the curves beside the book's need a run's folder."""
+    return [{"command": record["command"], "seed": record["settings"]["seed"],
+             "seconds": record["seconds"], "status": "ok",
+             "fields": {key: str(value) for key, value in record["result"].items()},
+             "recorded": f"{record['example']} seed {record['settings']['seed']}, "
+                         f"{record['machine']['name']}, {record.get('date', '')}",
+             "book_distance": record.get("book_distance")}
+            for record in run_records.chosen_runs(entry, run_records.read_records(
+                args.records_dir))]
+
+
 def record_runs(entry, args, runs):
     """Copy the finished runs' records into the committed records folder (--record): the
     run's numbers, settings (data and weights by name and content), curves and machine."""
     for run in runs:
-        if run["status"] != "ok":
+        if run["status"] != "ok" or "metrics_file" not in run:  # (committed already)
             continue
         path = Path(run["metrics_file"])
         settings = {"seed": run["seed"], "epochs": args.epochs.get(entry["name"],

@@ -145,6 +145,23 @@ def test_reuse_trains_nothing_an_example_without_a_run_is_not_run(tmp_path, monk
     assert "no finished run with these settings" in (tmp_path / "results.md").read_text()
 
 
+def test_reuse_in_a_fresh_clone_lists_the_committed_records(tmp_path, monkeypatch):
+    """No run in the output folder: each example's row comes from data/records/, the runs
+    the README's table is written from; an example with no record is "not run"."""
+    import reproduce
+    import run_records
+
+    no_example_starts(monkeypatch)
+    reproduce.main(["--reuse", "--output-dir", str(tmp_path)])
+    rows = json.loads((tmp_path / "results.json").read_text())["rows"]
+    recorded = {record["example"] for record in run_records.read_records()}
+    assert recorded  # the committed records
+    for row in rows:
+        assert (row["verdict"] != "not run") == (row["name"] in recorded), row
+        if row["name"] in recorded:
+            assert row["recorded"] and "recorded run" in (tmp_path / "results.md").read_text()
+
+
 def no_example_starts(monkeypatch):
     """Make starting an example (a Python subprocess) fail the test; nvidia-smi may run."""
     import subprocess
