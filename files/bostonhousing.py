@@ -26,18 +26,15 @@ Run it:
     python files/bostonhousing.py --smoke                  # seconds, on sample data
 """
 
-import time
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import command_line, datasets, outputs
 
 import keras
 import numpy as np
 from keras import layers
 
-import command_line
 import helpers
-import keras_files
-import outputs
 
 SCRIPT = "bostonhousing"
 
@@ -106,7 +103,7 @@ def main(argv=None):
     started = command_line.start(args)
 
     # --- The data ------------------------------------------------------------------------------
-    (train_data, train_targets), (test_data, test_targets) = keras_files.load_boston_housing(
+    (train_data, train_targets), (test_data, test_targets) = datasets.load_boston_housing(
         args.data_dir)
     print(f"train {train_data.shape}, test {test_data.shape}; "
           f"prices from {train_targets.min():.1f} to {train_targets.max():.1f} thousand dollars")
@@ -154,13 +151,10 @@ def main(argv=None):
     helpers.plot_history(final, ["loss", "mae"], args.output_dir / "final_training.png",
                          title="Boston housing: final model")
 
-    outputs.write_results(
-        args, SCRIPT,
-        {"test_mae": test_mae, "test_mae_dollars": round(test_mae * 1000),
-         "kfold_mae": kfold_mae, "test_mse": test_mse, "seconds": time.perf_counter() - started},
-        extra={"fold_maes": fold_maes, "average_val_mae_per_epoch": average_mae.tolist(),
-               "history": final.history},
-    )
+    outputs.finish(args, SCRIPT, {"test_mae": test_mae, "test_mae_dollars": round(test_mae * 1000),
+                                  "kfold_mae": kfold_mae, "test_mse": test_mse}, started,
+                   details={"fold_maes": fold_maes, "history": final.history,
+                            "average_val_mae_per_epoch": average_mae.tolist()})
 
 
 def plot_validation_curve(average_mae, path, skip_first=10):

@@ -16,7 +16,7 @@ Book results (1st edition): mnist 99.1% test accuracy; scratch ~72% validation a
 augment ~82-84%; features ~90%; features-augment ~96%; finetune 97% (96.8% test).
 
 What changed since the book, and why: pictures come through a tf.data pipeline (checked,
-decoded and resized once, then cached; dogs_vs_cats.py) instead of ImageDataGenerator, and
+decoded and resized once, then cached; picture_pipeline.py) instead of ImageDataGenerator, and
 `fit` replaces `fit_generator`. The book's effective recipe is kept: nearest-neighbour
 resizing, and its augmentation settings applied as Keras 2.0.8 applied them (one affine
 transform per picture, shear in radians, independent height and width zoom), in the
@@ -45,34 +45,38 @@ Run it:
 
 Each stage writes its plots, model (.keras) and metrics.json to runs/convnet/STAGE/
 (or OUTPUT_DIR/STAGE/ with --output-dir); finetune and visualize read the models that
-features-augment and scratch left there. The machinery lives beside this file:
-pet_pictures.py (getting the pictures), dogs_vs_cats.py (reading them), training_tools.py
-(precision, best checkpoint, VGG16 weights), convnet_figures.py (drawing) and
-convnet_cli.py (the command line).
+features-augment and scratch left there. The machinery is in support/ (one import):
+getting_pictures (getting the pictures), picture_pipeline (reading them), precision,
+checkpoints (each epoch kept; the best epoch's model), vgg16_weights, stage_models (the
+models earlier stages saved), convnet_figures (drawing), command_line (the stages' flags).
 """
 
 import time
 from pathlib import Path
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import (
+    book_curves,
+    checkpoints,
+    command_line,
+    convnet_figures,
+    datasets,
+    errors,
+    getting_pictures,
+    outputs,
+    picture_pipeline,
+    precision,
+    stage_models,
+    vgg16_weights,
+)
+from support.command_line import Stage
 
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-import checkpoints
-import command_line
-import convnet_cli
-import convnet_figures
-import dogs_vs_cats
 import helpers
-import input_errors
-import keras_files
-import outputs
-import pet_pictures
-import training_tools
-from convnet_cli import Stage
 
 SCRIPT = "convnet"
 
@@ -80,8 +84,7 @@ SCRIPT = "convnet"
 # 5.1 A first convnet: MNIST
 # --------------------------------------------------------------------------------------
 
-MNIST_EPOCHS = 5
-MNIST_BATCH_SIZE = 64
+MNIST = Stage(summary="5.1 a small convnet on MNIST", epochs=5, batch_size=64)
 
 
 def build_mnist_convnet():
@@ -104,7 +107,7 @@ def build_mnist_convnet():
 
 
 def mnist(args):
-    (train_images, train_labels), (test_images, test_labels) = keras_files.load_mnist(args.data_dir)
+    (train_images, train_labels), (test_images, test_labels) = datasets.load_mnist(args.data_dir)
     # Convnets take images as (height, width, channels): add the single grey channel.
     train_images = train_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
     test_images = test_images.reshape((-1, 28, 28, 1)).astype("float32") / 255
@@ -114,7 +117,7 @@ def mnist(args):
     history = model.fit(train_images, train_labels, epochs=args.epochs,
                         batch_size=args.batch_size, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="MNIST convnet", book=helpers.book_history(SCRIPT, "mnist"),
+                         title="MNIST convnet", book=book_curves.of(SCRIPT, "mnist"),
                          examples_per_epoch=len(train_images))
     outputs.save_atomically(args.output_dir / "model.keras", model.save)
 
@@ -128,15 +131,21 @@ def mnist(args):
 # 5.2 Dogs vs cats: the small dataset, a convnet from scratch, data augmentation
 # --------------------------------------------------------------------------------------
 
-SCRATCH_EPOCHS = 30
-SCRATCH_BATCH_SIZE = 20  # the book's generators gave batches of 20 pictures
-SCRATCH_LEARNING_RATE = 1e-4  # RMSprop(lr=1e-4) in the book
-AUGMENT_EPOCHS = 100
-AUGMENT_BATCH_SIZE = 32
+PREPARE = Stage(summary="5.2 copy cats_and_dogs_small out of the dogs-vs-cats pictures",
+                options={"prepare"})
+# The from-scratch convnet's four 3x3 convolutions and 2x2 poolings shrink 46 pixels to 1.
+# --smoke: 3 epochs of 48-pixel pictures, about the smallest it takes.
+PICTURE_TRAINING = {"pictures", "training"}
+SCRATCH = Stage(summary="5.2 dogs vs cats, a convnet from scratch", epochs=30,
+                batch_size=20,  # the book's generators gave batches of 20 pictures
+                learning_rate=1e-4,  # RMSprop(lr=1e-4) in the book
+                options=PICTURE_TRAINING, min_image_size=46, smoke_image_size=48)
 # The book's augment epochs were steps_per_epoch=100 batches of 32: 3,200 augmented
 # pictures, 1.6 passes over the 2,000 training pictures (~10,000 updates in 100 epochs).
-AUGMENT_STEPS_PER_EPOCH = 100
-# The book's ImageDataGenerator arguments, which dogs_vs_cats.book_augmentation applies as
+AUGMENT = Stage(summary="5.2 ... with data augmentation and dropout", epochs=100,
+                batch_size=32, steps_per_epoch=100, learning_rate=1e-4,
+                options=PICTURE_TRAINING, min_image_size=46, smoke_image_size=48)
+# The book's ImageDataGenerator arguments, which picture_pipeline.book_augmentation applies as
 # Keras 2.0.8 did: shear_range in RADIANS (about 11.5 degrees; later Keras reads degrees),
 # zoom_range for height and width independently (Keras 3's RandomZoom: one factor).
 BOOK_AUGMENTATION = dict(
@@ -151,13 +160,13 @@ BOOK_AUGMENTATION = dict(
 
 
 def prepare(args):
-    """The book's 4,000-picture subset into DATA_DIR/cats_and_dogs_small/ (pet_pictures.py
+    """The book's 4,000-picture subset into DATA_DIR/cats_and_dogs_small/ (getting_pictures.py
     gets the pictures: --source, a download, or with --smoke the sample pictures)."""
-    destination = Path(args.data_dir or dogs_vs_cats.DEFAULT_DATA_DIR) / "cats_and_dogs_small"
+    destination = Path(args.data_dir or picture_pipeline.DEFAULT_DATA_DIR) / "cats_and_dogs_small"
     if args.smoke and args.data_dir is None:
         destination = args.output_dir / "cats_and_dogs_small"
     smoke_folder = args.output_dir / "kaggle_train" if args.smoke else None
-    return pet_pictures.prepare(args.source, args.download, destination, smoke_folder,
+    return getting_pictures.prepare(args.source, args.download, destination, smoke_folder,
                                 args.verbose)
 
 
@@ -177,52 +186,60 @@ def build_small_convnet(image_size, dropout=False, rescale=True):
     model.add(layers.Dense(512, activation="relu"))
     # One sigmoid unit: the probability of "dog". float32 keeps it exact in mixed precision.
     model.add(layers.Dense(1, activation="sigmoid", dtype="float32"))
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=SCRATCH_LEARNING_RATE),
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=SCRATCH.learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 
 def scratch(args):
-    precision = training_tools.use_mixed_precision(args.mixed_precision)
-    pictures = dogs_vs_cats.load_pictures(args.data_dir, args.image_size, args.batch_size,
-                                          args.seed, args.steps_per_epoch)
+    policy = precision.use_mixed_precision(args.mixed_precision)
+    pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
+                                              args.seed, args.steps_per_epoch)
     model = build_small_convnet(args.image_size)
     model.summary()
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
-    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
     # The book's curves beside this run's (dashed): the same recipe on Keras 2.0.8.
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="Dogs vs cats, convnet from scratch",
-                         book=helpers.book_history(SCRIPT, "scratch"),
+                         book=book_curves.of(SCRIPT, "scratch"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
-    return training_tools.test_best_and_last(
-        model, history, run, test=pictures.test, book="~0.72 validation",
-        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
-        skipped_pictures=pictures.skipped, extra={"precision": precision})
+
+    # The epoch with the lowest validation loss is the one tested; the last one beside it.
+    best_model = run.best_model(model)
+    test = best_model.evaluate(pictures.test, verbose=0)
+    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
+    return run.results(best_model, test=test, last=last, book="~0.72 validation",
+                       steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
+                       skipped_pictures=pictures.skipped, extra={"precision": policy})
 
 
 def augment(args):
-    precision = training_tools.use_mixed_precision(args.mixed_precision)
-    pictures = dogs_vs_cats.load_pictures(args.data_dir, args.image_size, args.batch_size,
-                                          args.seed, args.steps_per_epoch,
-                                          augmentation=BOOK_AUGMENTATION)
+    policy = precision.use_mixed_precision(args.mixed_precision)
+    pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
+                                              args.seed, args.steps_per_epoch,
+                                              augmentation=BOOK_AUGMENTATION)
     model = build_small_convnet(args.image_size, dropout=True)
     model.summary()
-    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="Dogs vs cats, with augmentation and dropout",
-                         book=helpers.book_history(SCRIPT, "augment"),
+                         book=book_curves.of(SCRIPT, "augment"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
-    results, details = training_tools.test_best_and_last(
-        model, history, run, test=pictures.test, book="0.82-0.84 validation",
+
+    best_model = run.best_model(model)  # the epoch with the lowest validation loss
+    test = best_model.evaluate(pictures.test, verbose=0)
+    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
+    results, details = run.results(
+        best_model, test=test, last=last, book="0.82-0.84 validation",
         steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
-        skipped_pictures=pictures.skipped, extra={"precision": precision})
+        skipped_pictures=pictures.skipped, extra={"precision": policy})
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
     convnet_figures.compare_with_scratch(args.output_dir, results, details)
@@ -233,19 +250,28 @@ def augment(args):
 # 5.3 A pretrained convnet: VGG16
 # --------------------------------------------------------------------------------------
 
-FEATURES_EPOCHS = 30
-FEATURES_BATCH_SIZE = 20
-FEATURES_LEARNING_RATE = 2e-5  # for features and features-augment
-FINETUNE_EPOCHS = 100
-FINETUNE_BATCH_SIZE = 20
-FINETUNE_LEARNING_RATE = 1e-5  # lower still: large updates would wreck the ImageNet filters
+# VGG16 needs pictures of at least 32 pixels: --smoke takes that (0.44x the work of 48), and
+# the stages with VGG16 inside the model 1 epoch of 2 batches (40 of the 80 smoke pictures:
+# a batch of 20 through VGG16 takes over a second on a CPU core with JAX).
+FEATURES = Stage(summary="5.3 VGG16 feature extraction + Dense classifier", epochs=30,
+                 batch_size=20, learning_rate=2e-5, options={*PICTURE_TRAINING, "weights"},
+                 min_image_size=32, smoke_image_size=32)
+FEATURES_AUGMENT = Stage(summary="5.3 frozen VGG16 base in the model, with augmentation",
+                         epochs=30, batch_size=20, learning_rate=2e-5,
+                         options={*PICTURE_TRAINING, "weights"}, min_image_size=32,
+                         smoke_epochs=1, smoke_image_size=32, smoke_steps=2)
+FINETUNE = Stage(summary="5.3 fine-tune VGG16's block5 (after features-augment)", epochs=100,
+                 batch_size=20,
+                 learning_rate=1e-5,  # lower still: large updates would wreck the ImageNet filters
+                 options=PICTURE_TRAINING, min_image_size=32, smoke_epochs=1,
+                 smoke_image_size=32, smoke_steps=2)
 
 
 def extract_features(conv_base, dataset, verbose):
     """Run the convolutional base once over every picture, batch by batch (minutes on a
     CPU: a progress bar shows how far it is)."""
     features, labels = [], []
-    progress = training_tools.progress_bar(int(dataset.cardinality()), verbose)
+    progress = outputs.progress_bar(int(dataset.cardinality()), verbose)
     for images, batch_labels in dataset:
         features.append(np.asarray(conv_base.predict_on_batch(images.numpy()), dtype="float32"))
         labels.append(batch_labels.numpy())
@@ -254,13 +280,13 @@ def extract_features(conv_base, dataset, verbose):
 
 
 def features(args):
-    training_tools.weights_note(args.weights)
-    precision = training_tools.use_mixed_precision(args.mixed_precision)
-    conv_base = training_tools.load_vgg16(args.weights, args.image_size)
+    vgg16_weights.weights_note(args.weights)
+    policy = precision.use_mixed_precision(args.mixed_precision)
+    conv_base = vgg16_weights.load_vgg16(args.weights, args.image_size)
     conv_base.summary()
-    pictures = dogs_vs_cats.load_pictures(args.data_dir, args.image_size, args.batch_size,
-                                          args.seed, preprocess=dogs_vs_cats.vgg16_preprocess,
-                                          for_training=False)
+    pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
+                                              args.seed, for_training=False,
+                                              preprocess=picture_pipeline.vgg16_preprocess)
     # The expensive part runs once per picture, not once per epoch: afterwards only the
     # small Dense classifier trains, on the stored (4, 4, 512) feature maps.
     extract_started = time.perf_counter()
@@ -277,7 +303,7 @@ def features(args):
         layers.Dropout(0.5),
         layers.Dense(1, activation="sigmoid", dtype="float32"),
     ], name="vgg16_features_classifier")
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FEATURES_LEARNING_RATE),
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FEATURES.learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     model.summary()
 
@@ -287,7 +313,7 @@ def features(args):
             dataset = dataset.shuffle(len(features), seed=args.seed)
         return dataset.batch(args.batch_size)
 
-    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
     # An epoch: one pass over the stored features.
     history = model.fit(as_dataset(train_features, train_labels, shuffle=True),
                         epochs=args.epochs, validation_data=as_dataset(val_features, val_labels),
@@ -295,19 +321,23 @@ def features(args):
                         verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 features (weights={args.weights}) + Dense",
-                         book=helpers.book_history(SCRIPT, "features"),
+                         book=book_curves.of(SCRIPT, "features"),
                          examples_per_epoch=len(train_features))
-    results, details = training_tools.test_best_and_last(
-        model, history, run, test=as_dataset(test_features, test_labels), book="~0.90 validation",
-        steps_per_epoch=None, batch_size=args.batch_size,
-        skipped_pictures=pictures.skipped, extra={"weights": args.weights})
-    return results, {**details, "precision": precision, "pictures_per_epoch": len(train_features)}
+    test_set = as_dataset(test_features, test_labels)
+    best_model = run.best_model(model)  # the epoch with the lowest validation loss
+    test = best_model.evaluate(test_set, verbose=0)
+    last = test if best_model is model else model.evaluate(test_set, verbose=0)
+    results, details = run.results(
+        best_model, test=test, last=last, book="~0.90 validation", steps_per_epoch=None,
+        batch_size=args.batch_size, skipped_pictures=pictures.skipped,
+        extra={"weights": args.weights})
+    return results, {**details, "precision": policy, "pictures_per_epoch": len(train_features)}
 
 
 def features_augment(args):
-    training_tools.weights_note(args.weights)
-    precision = training_tools.use_mixed_precision(args.mixed_precision)
-    conv_base = training_tools.load_vgg16(args.weights, args.image_size)
+    vgg16_weights.weights_note(args.weights)
+    policy = precision.use_mixed_precision(args.mixed_precision)
+    conv_base = vgg16_weights.load_vgg16(args.weights, args.image_size)
     # Frozen: its ImageNet filters must not be wrecked by the large updates that the
     # randomly initialized Dense layers send back at the start of training.
     conv_base.trainable = False
@@ -318,31 +348,34 @@ def features_augment(args):
         layers.Dense(256, activation="relu"),
         layers.Dense(1, activation="sigmoid", dtype="float32"),
     ], name="vgg16_augmented")
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FEATURES_LEARNING_RATE),
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FEATURES.learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
-    pictures = dogs_vs_cats.load_pictures(args.data_dir, args.image_size, args.batch_size,
-                                          args.seed, args.steps_per_epoch,
-                                          augmentation=BOOK_AUGMENTATION,
-                                          preprocess=dogs_vs_cats.vgg16_preprocess)
+    pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
+                                              args.seed, args.steps_per_epoch,
+                                              augmentation=BOOK_AUGMENTATION,
+                                              preprocess=picture_pipeline.vgg16_preprocess)
     model.summary()
-    run = checkpoints.TrainingRun(args)  # best checkpoint; goes on after a stop
+    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 frozen base + augmentation (weights={args.weights})",
-                         book=helpers.book_history(SCRIPT, "features-augment"),
+                         book=book_curves.of(SCRIPT, "features-augment"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
-    results, details = training_tools.test_best_and_last(
-        model, history, run, test=pictures.test, book="~0.96 validation",
+    best_model = run.best_model(model)  # the epoch with the lowest validation loss
+    test = best_model.evaluate(pictures.test, verbose=0)
+    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
+    results, details = run.results(
+        best_model, test=test, last=last, book="~0.96 validation",
         steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
         skipped_pictures=pictures.skipped, extra={"weights": args.weights})
-    return results, {**details, "precision": precision}
+    return results, {**details, "precision": policy}
 
 
 def finetune(args):
-    precision = training_tools.use_mixed_precision(args.mixed_precision)
-    model, path, weights = training_tools.load_features_augment_model(args.output_dir)
+    policy = precision.use_mixed_precision(args.mixed_precision)
+    model, path, weights = stage_models.load_features_augment_model(args.output_dir)
     image_size = model.input_shape[1]  # the size features-augment trained at
 
     # Unfreeze the top of the base only: block5 holds the most task-specific features,
@@ -353,13 +386,13 @@ def finetune(args):
     for layer in conv_base.layers:
         unfrozen = unfrozen or layer.name == "block5_conv1"
         layer.trainable = unfrozen
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FINETUNE_LEARNING_RATE),
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FINETUNE.learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     # The book fine-tunes with the same augmented pictures as features-augment.
-    pictures = dogs_vs_cats.load_pictures(args.data_dir, image_size, args.batch_size,
-                                          args.seed, args.steps_per_epoch,
-                                          augmentation=BOOK_AUGMENTATION,
-                                          preprocess=dogs_vs_cats.vgg16_preprocess)
+    pictures = picture_pipeline.load_pictures(args.data_dir, image_size, args.batch_size,
+                                              args.seed, args.steps_per_epoch,
+                                              augmentation=BOOK_AUGMENTATION,
+                                              preprocess=picture_pipeline.vgg16_preprocess)
     model.summary()
     run = checkpoints.TrainingRun(args, starting_from=outputs.file_sha256(path))
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
@@ -367,18 +400,25 @@ def finetune(args):
                         callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title=f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
-                         book=helpers.book_history(SCRIPT, "finetune"),
+                         book=book_curves.of(SCRIPT, "finetune"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
-    results, details = training_tools.test_best_and_last(
-        model, history, run, test=pictures.test, book="0.97 validation, 0.968 test",
+    best_model = run.best_model(model)  # the epoch with the lowest validation loss
+    test = best_model.evaluate(pictures.test, verbose=0)
+    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
+    results, details = run.results(
+        best_model, test=test, last=last, book="0.97 validation, 0.968 test",
         steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
         skipped_pictures=pictures.skipped, extra={"weights": weights})
-    return results, {**details, "precision": precision, "image_size": image_size}
+    return results, {**details, "precision": policy, "image_size": image_size}
 
 
 # --------------------------------------------------------------------------------------
 # 5.4 Visualizing what convnets learn
 # --------------------------------------------------------------------------------------
+
+VISUALIZE = Stage(summary="5.4 activations, filter patterns, Grad-CAM",
+                  options={"pictures", "weights", "visualize"}, min_image_size=32,
+                  smoke_image_size=48)
 
 
 def load_picture(path, size):
@@ -497,24 +537,24 @@ def grad_cam_heatmap(model, image_batch, conv_layer_name="block5_conv3", class_i
 
 def visualize(args):
     # VGG16 first, so a weights file that cannot serve fails before any work.
-    classifier, conv_base, skipped = training_tools.load_vgg16_to_visualize(args.weights,
+    classifier, conv_base, skipped = vgg16_weights.load_vgg16_to_visualize(args.weights,
                                                                             args.image_size)
     picture_path = Path(args.image) if args.image else default_picture(args.data_dir)
     if not picture_path.is_file():
-        raise input_errors.DataUnavailable(f"picture {picture_path} not found")
+        raise errors.DataUnavailable(f"picture {picture_path} not found")
     print(f"picture: {picture_path}")
 
     # (a) Intermediate activations of the from-scratch convnet.
-    model, _ = training_tools.load_stage_model(args.output_dir, "scratch",
-                                               expected=training_tools.not_a_picture_convnet)
+    model, _ = stage_models.load_stage_model(args.output_dir, "scratch",
+                                               expected=stage_models.not_a_picture_convnet)
     picture = load_picture(picture_path, model.input_shape[1])
     paths = save_activations(model, picture, args.output_dir)
     print(f"activations: {len(paths)} PNGs, e.g. {paths[0]}")
 
     # (b) Filter patterns of VGG16, from the first convolution of blocks 1 to 4.
-    training_tools.weights_note(args.weights)
+    vgg16_weights.weights_note(args.weights)
     if classifier is not None:  # the Grad-CAM network's convolutions, sized for the patterns
-        conv_base = training_tools.conv_base_of(classifier, args.image_size)
+        conv_base = vgg16_weights.conv_base_of(classifier, args.image_size)
     for layer_name in ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"):
         patterns = filter_patterns(conv_base, layer_name, args.filters, args.image_size,
                                    args.steps, seed=args.seed)
@@ -543,7 +583,7 @@ def visualize(args):
 
 def default_picture(data_dir):
     """The book's cat.1700.jpg from the test split, or else the first test picture."""
-    test = dogs_vs_cats.find_split(data_dir) / "test"
+    test = picture_pipeline.find_split(data_dir) / "test"
     book_cat = test / "cats" / "cat.1700.jpg"
     return book_cat if book_cat.is_file() else sorted(test.glob("*/*.jpg"))[0]
 
@@ -559,39 +599,20 @@ def drawn_parts(paths):
 # The stages and their book settings; running one
 # --------------------------------------------------------------------------------------
 
-STAGES = {
-    "mnist": Stage(mnist, "5.1 a small convnet on MNIST", MNIST_EPOCHS, MNIST_BATCH_SIZE),
-    "prepare": Stage(prepare, "5.2 copy cats_and_dogs_small out of the dogs-vs-cats pictures",
-                     1, 1),
-    "scratch": Stage(scratch, "5.2 dogs vs cats, a convnet from scratch",
-                     SCRATCH_EPOCHS, SCRATCH_BATCH_SIZE),
-    "augment": Stage(augment, "5.2 ... with data augmentation and dropout",
-                     AUGMENT_EPOCHS, AUGMENT_BATCH_SIZE, AUGMENT_STEPS_PER_EPOCH),
-    "features": Stage(features, "5.3 VGG16 feature extraction + Dense classifier",
-                      FEATURES_EPOCHS, FEATURES_BATCH_SIZE),
-    "features-augment": Stage(features_augment,
-                              "5.3 frozen VGG16 base in the model, with augmentation",
-                              FEATURES_EPOCHS, FEATURES_BATCH_SIZE),
-    "finetune": Stage(finetune, "5.3 fine-tune VGG16's block5 (after features-augment)",
-                      FINETUNE_EPOCHS, FINETUNE_BATCH_SIZE),
-    "visualize": Stage(visualize, "5.4 activations, filter patterns, Grad-CAM", 1, 1),
-}
+# name: (the function that runs it, its settings)
+STAGES = {"mnist": (mnist, MNIST), "prepare": (prepare, PREPARE), "scratch": (scratch, SCRATCH),
+          "augment": (augment, AUGMENT), "features": (features, FEATURES),
+          "features-augment": (features_augment, FEATURES_AUGMENT),
+          "finetune": (finetune, FINETUNE), "visualize": (visualize, VISUALIZE)}
 
 
 def main(argv=None):
-    args = convnet_cli.parse_args(STAGES, __doc__, argv)
+    args = command_line.parse_stage_args(STAGES, __doc__, argv)
     started = command_line.start(args)
-    results, details = STAGES[args.stage].run(args)
-    book = helpers.book_history(SCRIPT, args.stage)  # None: the book printed no log of it
-    if book is not None:  # the book's run, and how far this one is from it, in metrics.json
-        details["book_history"] = {"history": helpers.beside_book(
-            book, details["history"], details["pictures_per_epoch"])}
-    outputs.write_results(
-        args, SCRIPT,
-        {"stage": args.stage, **results,
-         # A stage resumed after a stop counts the time of its earlier parts too.
-         "seconds": details.pop("seconds_before", 0.0) + time.perf_counter() - started},
-        extra=details)
+    results, details = STAGES[args.stage][0](args)
+    book = book_curves.of(SCRIPT, args.stage)  # None: the book printed no log of this stage
+    outputs.finish(args, SCRIPT, {"stage": args.stage, **results}, started, details=details,
+                   book=book and {"history": (book, details["pictures_per_epoch"])})
     checkpoints.remove_backup(args.output_dir)  # a finished stage keeps no backup
 
 

@@ -33,19 +33,16 @@ Run it:
         # 15 steps instead of 1, enough to see the bigger model overfit
 """
 
-import time
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import book_curves, command_line, datasets, outputs
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers
 
-import command_line
 import helpers
-import keras_files
-import outputs
 
 SCRIPT = "fundamentals"
 NUM_WORDS = 10_000  # keep the 10,000 most frequent words, as in chapter 3
@@ -291,14 +288,14 @@ def plot_comparison(histories, names, path, title, train_size):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
     captions = []
     for name, style in zip(names, ("o-", "s-", "^-"), strict=False):
-        curves, book = histories[name], helpers.book_history(SCRIPT, name)
+        curves, book = histories[name], book_curves.book_history(SCRIPT, name)
         label = f"{name} ({describe_model(name)})"
         for ax, key in zip(axes, ("val_loss", "loss"), strict=True):
             seen = helpers.epoch_axis(len(curves[key]), train_size)  # thousands of reviews
             (line,) = ax.plot(seen, curves[key], style, markersize=3, label=label)
-            helpers.plot_book_curve(ax, line, book["history"][key], book["examples_per_epoch"],
+            book_curves.plot_book_curve(ax, line, book["history"][key], book["examples_per_epoch"],
                                     name)
-        distance = helpers.book_distance(curves, book, "val_loss", train_size)
+        distance = book_curves.book_distance(curves, book, "val_loss", train_size)
         if distance:
             captions.append(f"{name} {distance['mean_abs_difference']:.3f}")
     for ax, which in zip(axes, ("Validation", "Training"), strict=True):
@@ -308,7 +305,7 @@ def plot_comparison(histories, names, path, title, train_size):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title)
-    note = helpers.book_history(SCRIPT, names[0])["note"]
+    note = book_curves.book_history(SCRIPT, names[0])["note"]
     caption = (f"dashed: the book's runs (section 4.4, Keras 2.0.8); {note}; mean |val_loss - "
                f"book| at the same reviews seen: {', '.join(captions)}")
     helpers.add_caption(fig, caption)
@@ -356,7 +353,7 @@ WORKFLOW = """
 
 def load_imdb_vectors(data_dir):
     """IMDB training reviews as multi-hot vectors, and their labels as floats."""
-    (train_data, train_labels), _ = keras_files.load_imdb(data_dir, num_words=NUM_WORDS)
+    (train_data, train_labels), _ = datasets.load_imdb(data_dir, num_words=NUM_WORDS)
     return train_data, np.asarray(train_labels).astype("float32")
 
 
@@ -411,12 +408,11 @@ def main(argv=None):
             results[f"{name}_best_epoch"] = row["best_epoch"]
         extra["histories"] = histories
         extra["book_history"] = {"histories": {
-            name: helpers.beside_book(helpers.book_history(SCRIPT, name), curves,
+            name: book_curves.beside_book(book_curves.book_history(SCRIPT, name), curves,
                                       len(train_idx)) for name, curves in histories.items()}}
 
     print(WORKFLOW)
-    results["seconds"] = time.perf_counter() - started
-    outputs.write_results(args, SCRIPT, results, extra=extra)
+    outputs.finish(args, SCRIPT, results, started, details=extra)
 
 
 if __name__ == "__main__":

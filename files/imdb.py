@@ -20,18 +20,15 @@ Run it:
     python files/imdb.py --smoke              # seconds, on the project's sample reviews
 """
 
-import time
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import book_curves, command_line, datasets, outputs
 
 import keras
 import numpy as np
 from keras import layers
 
-import command_line
 import helpers
-import keras_files
-import outputs
 
 SCRIPT = "imdb"
 NUM_WORDS = 10000  # keep the 10,000 most frequent words; rarer ones become "out of vocabulary"
@@ -62,7 +59,7 @@ def main(argv=None):
     started = command_line.start(args)
 
     # --- The IMDB dataset -----------------------------------------------------------------
-    (train_data, train_labels), (test_data, test_labels) = keras_files.load_imdb(
+    (train_data, train_labels), (test_data, test_labels) = datasets.load_imdb(
         args.data_dir, num_words=NUM_WORDS)
     if args.validation_size >= len(train_data):
         parser.error(f"--validation-size must be below the {len(train_data)} training reviews")
@@ -71,7 +68,7 @@ def main(argv=None):
 
     # Word ids back to words: the index is offset by 3 because 0, 1 and 2 are reserved
     # (padding, start of sequence, unknown word).
-    word_index = keras_files.load_word_index("imdb", args.data_dir)
+    word_index = datasets.load_word_index("imdb", args.data_dir)
     print("first review, decoded:", helpers.decode_words(train_data[0], word_index)[:500])
 
     # --- Preparing the data: multi-hot vectors -----------------------------------------------
@@ -89,8 +86,8 @@ def main(argv=None):
                            batch_size=args.batch_size, validation_data=(x_val, y_val),
                            verbose=args.verbose)
     # The book's own curves beside this run's (dashed): the same split, Keras 2.0.8.
-    book = {"validation_history": helpers.book_history("imdb", "validation"),
-            "history": helpers.book_history("imdb", "final")}
+    book = {"validation_history": book_curves.of("imdb", "validation"),
+            "history": book_curves.of("imdb", "final")}
     helpers.plot_history(validation, ["loss", "accuracy"], args.output_dir / "validation.png",
                          title="IMDB: training vs validation", book=book["validation_history"],
                          examples_per_epoch=len(partial_x_train))
@@ -116,16 +113,12 @@ def main(argv=None):
     for probability, label in zip(predictions, test_labels[:5], strict=True):
         print(f"  predicted P(positive) {probability:.3f}   true label {label}")
 
-    outputs.write_results(
+    outputs.finish(
         args, SCRIPT,
-        {"test_accuracy": test_accuracy, "test_loss": test_loss, "best_epoch": best_epoch,
-         "seconds": time.perf_counter() - started},
-        extra={"history": final.history, "validation_history": validation.history,
-               "book_history": {
-                   "validation_history": helpers.beside_book(
-                       book["validation_history"], validation, len(partial_x_train)),
-                   "history": helpers.beside_book(book["history"], final, len(x_train))}},
-    )
+        {"test_accuracy": test_accuracy, "test_loss": test_loss, "best_epoch": best_epoch},
+        started, details={"history": final.history, "validation_history": validation.history},
+        book={"history": (book["history"], len(x_train)),
+              "validation_history": (book["validation_history"], len(partial_x_train))})
 
 
 if __name__ == "__main__":

@@ -12,17 +12,14 @@ Run it:
     python files/mnist.py --smoke              # seconds, on the project's sample digits
 """
 
-import time
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import book_curves, command_line, datasets, outputs
 
 import keras
 from keras import layers
 
-import command_line
 import helpers
-import keras_files
-import outputs
 
 SCRIPT = "mnist"
 
@@ -48,7 +45,7 @@ def main(argv=None):
     started = command_line.start(args)
 
     # --- The data --------------------------------------------------------------------
-    (train_images, train_labels), (test_images, test_labels) = keras_files.load_mnist(args.data_dir)
+    (train_images, train_labels), (test_images, test_labels) = datasets.load_mnist(args.data_dir)
     print(f"train images {train_images.shape} {train_images.dtype}, "
           f"test images {test_images.shape}; first labels {train_labels[:10]}")
 
@@ -63,7 +60,7 @@ def main(argv=None):
     history = model.fit(train_images, train_labels, epochs=args.epochs,
                         batch_size=args.batch_size, verbose=args.verbose)
     # The book's own curves beside this run's (dashed): the same network, Keras 2.0.8.
-    book = helpers.book_history("mnist", "training")
+    book = book_curves.of("mnist", "training")
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
                          title="MNIST, Dense 512 -> 10", book=book,
                          examples_per_epoch=len(train_images))
@@ -73,13 +70,9 @@ def main(argv=None):
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
     print(f"test accuracy {test_accuracy:.4f} (book: 0.978), test loss {test_loss:.4f}")
 
-    outputs.write_results(
-        args, SCRIPT,
-        {"test_accuracy": test_accuracy, "test_loss": test_loss,
-         "seconds": time.perf_counter() - started},
-        extra={"history": history.history, "book_history": {
-            "history": helpers.beside_book(book, history, len(train_images))}},
-    )
+    outputs.finish(args, SCRIPT, {"test_accuracy": test_accuracy, "test_loss": test_loss},
+                   started, details={"history": history.history},
+                   book={"history": (book, len(train_images))})
 
 
 if __name__ == "__main__":

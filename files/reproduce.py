@@ -46,13 +46,10 @@ import sys
 import time
 from pathlib import Path
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
-
-import command_line
-import reproduce_table
-import run_records
-from command_line import REPO_ROOT
-from input_errors import InputError
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import command_line, reproduce_table, run_records
+from support.command_line import REPO_ROOT
+from support.errors import InputError
 
 SCRIPT = "reproduce"
 FILES = Path(__file__).resolve().parent

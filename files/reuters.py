@@ -21,18 +21,15 @@ Run it:
     python files/reuters.py --smoke              # seconds, on the project's sample newswires
 """
 
-import time
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import book_curves, command_line, datasets, outputs
 
 import keras
 import numpy as np
 from keras import layers
 
-import command_line
 import helpers
-import keras_files
-import outputs
 
 SCRIPT = "reuters"
 NUM_WORDS = 10000
@@ -70,13 +67,13 @@ def main(argv=None):
     started = command_line.start(args)
 
     # --- The Reuters dataset --------------------------------------------------------------------
-    (train_data, train_labels), (test_data, test_labels) = keras_files.load_reuters(
+    (train_data, train_labels), (test_data, test_labels) = datasets.load_reuters(
         args.data_dir, num_words=NUM_WORDS)
     if args.validation_size >= len(train_data):
         parser.error(f"--validation-size must be below the {len(train_data)} training newswires")
     print(f"{len(train_data)} training and {len(test_data)} test newswires; "
           f"the first has topic {train_labels[0]}")
-    word_index = keras_files.load_word_index("reuters", args.data_dir)
+    word_index = datasets.load_word_index("reuters", args.data_dir)
     print("first newswire, decoded:", helpers.decode_words(train_data[0], word_index)[:400])
 
     # --- Preparing the data ---------------------------------------------------------------------
@@ -95,8 +92,8 @@ def main(argv=None):
                            batch_size=args.batch_size, validation_data=(x_val, y_val),
                            verbose=args.verbose)
     # The book's own curves beside this run's (dashed): the same split, Keras 2.0.8.
-    book = {"validation_history": helpers.book_history("reuters", "validation"),
-            "history": helpers.book_history("reuters", "final")}
+    book = {"validation_history": book_curves.of("reuters", "validation"),
+            "history": book_curves.of("reuters", "final")}
     helpers.plot_history(validation, ["loss", "accuracy"], args.output_dir / "validation.png",
                          title="Reuters: training vs validation",
                          book=book["validation_history"], examples_per_epoch=len(partial_x_train))
@@ -124,17 +121,12 @@ def main(argv=None):
     print("predicted topics", predictions.argmax(axis=1), "true topics", test_labels[:5],
           f"(each row sums to {predictions[0].sum():.3f})")
 
-    outputs.write_results(
-        args, SCRIPT,
-        {"test_accuracy": test_accuracy, "test_loss": test_loss,
-         "random_baseline_accuracy": baseline, "best_epoch": best_epoch,
-         "seconds": time.perf_counter() - started},
-        extra={"history": final.history, "validation_history": validation.history,
-               "book_history": {
-                   "validation_history": helpers.beside_book(
-                       book["validation_history"], validation, len(partial_x_train)),
-                   "history": helpers.beside_book(book["history"], final, len(x_train))}},
-    )
+    outputs.finish(
+        args, SCRIPT, {"test_accuracy": test_accuracy, "test_loss": test_loss,
+                       "random_baseline_accuracy": baseline, "best_epoch": best_epoch},
+        started, details={"history": final.history, "validation_history": validation.history},
+        book={"history": (book["history"], len(x_train)),
+              "validation_history": (book["validation_history"], len(partial_x_train))})
 
 
 if __name__ == "__main__":

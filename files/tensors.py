@@ -40,17 +40,15 @@ import argparse
 import math
 import time
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+# First: importing support checks the Keras backend setting before Keras loads.
+from support import command_line, datasets, outputs
 
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import ops
 
-import command_line
 import helpers
-import keras_files
-import outputs
 
 SCRIPT = "tensors"
 SECTIONS = ("tensors", "operations", "engine")
@@ -471,7 +469,7 @@ def main(argv=None):
 
     mnist = None
     if "tensors" in sections or "engine" in sections:
-        mnist = keras_files.load_mnist(args.data_dir)
+        mnist = datasets.load_mnist(args.data_dir)
 
     results, extra = {}, {}
     if "tensors" in sections:
@@ -483,8 +481,7 @@ def main(argv=None):
         results.update(engine_results)
         extra.update(engine_extra)
 
-    results["seconds"] = time.perf_counter() - started
-    outputs.write_results(args, SCRIPT, results, extra=extra)
+    outputs.finish(args, SCRIPT, results, started, details=extra)
 
 
 if __name__ == "__main__":

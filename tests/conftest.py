@@ -51,7 +51,7 @@ def run_script(script, *args, env=None):
     The result's `figures` lists what the run drew, one dict per figure as it was closed
     (see `drawn`): its title, its curves by panel and label, and its caption; `warnings`,
     the Python warnings a reader's run would have shown."""
-    import command_line
+    from support import command_line
 
     module = importlib.import_module(script)
     saved = dict(os.environ)
@@ -320,7 +320,7 @@ def output_folders_released_after_each_test():
     """A script's main(argv) called directly (not through command_line.run) keeps its output
     folder's lock: release it, so a later process may write there."""
     yield
-    command_line = sys.modules.get("command_line")
+    command_line = sys.modules.get("support.command_line")
     if command_line is not None:
         command_line.release_output_dirs()
 
@@ -339,3 +339,73 @@ def pytest_collection_finish(session):
     """The test modules have imported TensorFlow and Keras: set their objects aside from the
     garbage collector (see run_script) before the first run, too."""
     gc.freeze()
+
+
+# --- Shared by several test modules ------------------------------------------------------
+
+
+def assert_input_error(result, *needles):
+    """Exit 2, the last stderr line is `error: ...` naming every needle, no traceback."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output
+    message = result.stderr.strip().splitlines()[-1]  # after TensorFlow's start-up lines
+    assert message.startswith("error:"), result.stderr[-3000:]
+    for needle in needles:
+        assert str(needle) in message, (needle, message)
+    assert "Epoch 1/" not in output  # refused before any training
+    return message
+
+
+def run_convnet(*args):
+    return run_script("convnet", *args, "--verbose", "0")
+
+
+def assert_ok(result, stage):
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert_no_python_warnings(result)
+    fields = result_fields(result.stdout)  # the RESULT line is the last line of stdout
+    assert fields["script"] == "convnet" and fields["stage"] == stage, fields
+    return fields
+
+
+def check_training(runs, stage, loss_must_fall=True):
+    folder = runs / stage
+    assert (folder / "model.keras").is_file()
+    assert not (folder / "model.partial.keras").exists()  # renamed when training ended
+    assert_png(folder / "training.png")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("test_accuracy", "test_loss", "seconds"):
+        assert math.isfinite(metrics[key]), key
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0
+    if stage != "mnist":  # the image stages test their best checkpoint and the last epoch
+        val_losses = metrics["history"]["val_loss"]
+        assert metrics["best_epoch"] == int(np.argmin(val_losses)) + 1
+        assert 0.0 <= metrics["last_test_accuracy"] <= 1.0
+        assert metrics["val_accuracy"] == pytest.approx(
+            metrics["history"]["val_accuracy"][metrics["best_epoch"] - 1], abs=1e-6)
+    losses = metrics["history"]["loss"]
+    assert all(math.isfinite(loss) for loss in losses)
+    if loss_must_fall:
+        assert losses[-1] < losses[0], losses
+    # The book's run of the stage, as data/book_curves.json holds it, beside this one's.
+    from support import book_curves
+
+    book = metrics["book_history"]["history"]
+    assert book["history"] == book_curves.book_history("convnet", stage)["history"]
+    assert book["this_run_examples_per_epoch"] == metrics["pictures_per_epoch"]
+    return metrics
+
+
+def no_example_starts(monkeypatch):
+    """Make starting an example (a Python subprocess) fail the test; nvidia-smi may run."""
+    import subprocess
+    import sys
+
+    real_run = subprocess.run
+
+    def run(command, *args, **kwargs):
+        assert command[0] != sys.executable, f"an example was started: {command}"
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)

@@ -30,14 +30,12 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT / "files"), str(REPO_ROOT / "data")]
 
-import backend_check  # noqa: E402, F401  (before Keras, as in every script)
+# Before Keras, as in every script: importing support checks the Keras backend setting.
+from support import checkpoints, command_line, outputs  # noqa: E402
 
 import keras  # noqa: E402
 
-import checkpoints  # noqa: E402
-import command_line  # noqa: E402
 import make_images  # noqa: E402
-import outputs  # noqa: E402
 
 sent_at = []  # when each signal went out
 

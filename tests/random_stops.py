@@ -1,6 +1,6 @@
 """Stop a short resumable run at random moments, then run the same command again: does it go
 on after the last finished epoch? Not a test (its moments are random): a measurement for the
-closing notes of work on checkpoints.py and interruption.py.
+closing notes of work on checkpoints.py and stop_signals.py.
 
     python tests/random_stops.py OUTPUT_FOLDER [--each 10] [--signals INT TERM HUP KILL]
 

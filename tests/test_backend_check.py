@@ -3,12 +3,11 @@ checked while a script starts, before Keras loads (in a real process: the check 
 
 import json
 
-import backend_check
+from support import backend_check
 
 import pytest
 
-from conftest import run_process
-from test_errors import assert_input_error
+from conftest import assert_input_error, run_process
 
 
 def test_the_setting_is_read_as_keras_reads_it(tmp_path, monkeypatch):

@@ -4,11 +4,10 @@ and going on after a stop (in-process; real signals are in test_interruption.py)
 import argparse
 import json
 
+from support import checkpoints, outputs
+
 import numpy as np
 import pytest
-
-import checkpoints
-import outputs
 
 
 class Killed(BaseException):
@@ -167,3 +166,48 @@ def test_the_clock_says_the_time_left_after_the_first_epoch(images, tmp_path, ca
     clock = [line for line in capsys.readouterr().out.splitlines() if "time left" in line]
     assert len(clock) == 1 and clock[0].startswith("time left: about ")
     assert " s for epochs 2-3 (ends around " in clock[0]
+
+
+@pytest.mark.parametrize("validation", ["improves", "worsens"])
+def test_the_best_epoch_s_model_is_kept_and_reported(validation, images, tmp_path, capsys):
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    # Validating on the opposite labels: the better the fit, the worse the validation loss,
+    # so the first epoch is the best one.
+    val_y = y if validation == "improves" else 1 - y
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    args = argparse.Namespace(output_dir=tmp_path, epochs=4, verbose=0, data_dir=images)
+    run = checkpoints.TrainingRun(args)
+    history = model.fit(x, y, epochs=4, batch_size=16, validation_data=(x, val_y),
+                        callbacks=run.callbacks, verbose=0)
+    test = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    best_model = run.best_model(model)  # as a stage tests it
+    assert (best_model is model) == (validation == "improves")
+    results, details = run.results(
+        best_model, test=best_model.evaluate(test, verbose=0),
+        last=model.evaluate(test, verbose=0), book="0.5", steps_per_epoch=None, batch_size=16,
+        skipped_pictures=2, extra={"precision": "float32"})
+    assert results["best_epoch"] == int(np.argmin(history.history["val_loss"])) + 1
+    assert results["best_epoch"] == (4 if validation == "improves" else 1)
+    # The numbers reported are those of the model kept in model.keras: the last epoch's
+    # when it is the best, the best epoch's otherwise.
+    kept = keras.models.load_model(tmp_path / "model.keras")
+    kept_loss, kept_accuracy = kept.evaluate(test, verbose=0)
+    # The weights named as the file names them, whichever model was tested.
+    assert details["trainable_weights"] == [weight.path for weight in kept.trainable_weights]
+    assert results["test_loss"] == pytest.approx(kept_loss, rel=1e-5)
+    assert results["test_accuracy"] == pytest.approx(kept_accuracy)
+    if validation == "worsens":
+        assert results["test_loss"] > results["last_test_loss"]
+    assert list(results)[-3:] == ["skipped_pictures", "precision", "epoch_seconds"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["backup", "model.keras"]
+    assert len(details["epoch_seconds_all"]) == 4 and details["pictures_per_epoch"] is None
+    json.dumps(details)  # what goes into metrics.json
+    assert "best epoch" in capsys.readouterr().out

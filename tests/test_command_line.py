@@ -1,9 +1,8 @@
 """Unit tests of files/command_line.py: the common flags, --smoke, and `run`'s exit codes."""
 
-import pytest
+from support import command_line, errors
 
-import command_line
-import input_errors
+import pytest
 
 # ---- The common flags ---------------------------------------------------------------------
 
@@ -33,7 +32,7 @@ def test_positive_int_rejects(value):
 
 def test_run_turns_data_unavailable_into_exit_2(capsys):
     def main():
-        raise input_errors.DataUnavailable("mnist.npz not found")
+        raise errors.DataUnavailable("mnist.npz not found")
 
     with pytest.raises(SystemExit) as exit_info:
         command_line.run(main)
@@ -46,7 +45,7 @@ def test_run_turns_data_unavailable_into_exit_2(capsys):
 HOLDS_THE_LOCK = """
 import sys, time
 sys.path.insert(0, {files!r})
-import command_line
+from support import command_line
 command_line.prepare_output_dir({folder!r})
 print("holding", flush=True)
 time.sleep(60)

@@ -4,74 +4,35 @@ The stages run in this process through convnet.main(argv), on the committed samp
 pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
 data/make_images.py; visualize uses small VGG16 weight files in Keras's layout (no
 download). The VGG16 training stages are in test_convnet_vgg16.py; the machinery beside
-convnet.py has its own tests: test_dogs_vs_cats.py, test_training_tools.py,
+convnet.py has its own tests: test_picture_pipeline.py, test_vgg16_weights.py,
 test_convnet_figures.py, test_pet_pictures.py.
 """
 
 import errno
 import json
-import math
+
+from support import book_curves, command_line, errors
 
 import numpy as np
 import pytest
 
-import command_line
-import helpers
-import input_errors
 import make_images
 from conftest import (
-    assert_no_python_warnings,
+    assert_ok,
     assert_png,
     book_curves_drawn,
+    check_training,
     read_metrics,
-    result_fields,
+    run_convnet,
     run_script,
     write_vgg16_weights,
 )
 
 
-def run_convnet(*args):
-    return run_script("convnet", *args, "--verbose", "0")
-
-
-def assert_ok(result, stage):
-    assert result.returncode == 0, result.stderr[-4000:]
-    assert_no_python_warnings(result)
-    fields = result_fields(result.stdout)  # the RESULT line is the last line of stdout
-    assert fields["script"] == "convnet" and fields["stage"] == stage, fields
-    return fields
-
-
-def check_training(runs, stage, loss_must_fall=True):
-    folder = runs / stage
-    assert (folder / "model.keras").is_file()
-    assert not (folder / "model.partial.keras").exists()  # renamed when training ended
-    assert_png(folder / "training.png")
-    metrics = json.loads((folder / "metrics.json").read_text())
-    for key in ("test_accuracy", "test_loss", "seconds"):
-        assert math.isfinite(metrics[key]), key
-    assert 0.0 <= metrics["test_accuracy"] <= 1.0
-    if stage != "mnist":  # the image stages test their best checkpoint and the last epoch
-        val_losses = metrics["history"]["val_loss"]
-        assert metrics["best_epoch"] == int(np.argmin(val_losses)) + 1
-        assert 0.0 <= metrics["last_test_accuracy"] <= 1.0
-        assert metrics["val_accuracy"] == pytest.approx(
-            metrics["history"]["val_accuracy"][metrics["best_epoch"] - 1], abs=1e-6)
-    losses = metrics["history"]["loss"]
-    assert all(math.isfinite(loss) for loss in losses)
-    if loss_must_fall:
-        assert losses[-1] < losses[0], losses
-    # The book's run of the stage, as data/book_curves.json holds it, beside this one's.
-    book = metrics["book_history"]["history"]
-    assert book["history"] == helpers.book_history("convnet", stage)["history"]
-    assert book["this_run_examples_per_epoch"] == metrics["pictures_per_epoch"]
-    return metrics
-
-
 def assert_book_curves_drawn(figure, stage, keys=("loss", "val_loss", "accuracy",
                                                   "val_accuracy")):
     """The figure draws the book's run of `stage`, every value as the data file holds it."""
-    book = helpers.book_history("convnet", stage)["history"]
+    book = book_curves.book_history("convnet", stage)["history"]
     drawn = [values for _, (_, values) in book_curves_drawn(figure).items()]
     for key in keys:
         assert book[key] in drawn, f"the book's {key} of {stage} is not drawn"
@@ -204,7 +165,7 @@ def snapshot(folder):
 
 
 def test_prepare_copies_book_split_once_and_skips_corrupt(tmp_path):
-    import pet_pictures
+    from support import getting_pictures
 
     source = make_images.make_kaggle_train(tmp_path / "train", KAGGLE_NUMBERS, size=16)
     good = (source / "cat.1.jpg").read_bytes()
@@ -232,7 +193,8 @@ def test_prepare_copies_book_split_once_and_skips_corrupt(tmp_path):
 
     # A second run changes nothing; the source is never modified or emptied.
     copies = snapshot(split / "test" / "cats")
-    again = pet_pictures.copy_book_subset(pet_pictures.open_source(source), split, verbose=0)
+    again = getting_pictures.copy_book_subset(getting_pictures.open_source(source), split,
+                                              verbose=0)
     outcomes = [copy.outcome for copy in again]
     assert outcomes.count("copied") == 0 and outcomes.count("already there") == 13
     assert snapshot(split / "test" / "cats") == copies
@@ -325,11 +287,13 @@ def test_prepare_unpacks_a_kagglehub_download(tmp_path, monkeypatch):
 @pytest.mark.parametrize("stage", ["mnist", "prepare", "scratch", "augment", "features",
                                    "features-augment", "finetune", "visualize"])
 def test_each_stage_has_help_with_common_flags(stage, capsys):
+    from support import command_line
+
     import convnet
-    import convnet_cli
 
     with pytest.raises(SystemExit) as exit_info:
-        convnet_cli.make_parser(convnet.STAGES, convnet.__doc__).parse_args([stage, "--help"])
+        parser = command_line.make_stage_parser(convnet.STAGES, convnet.__doc__)
+        parser.parse_args([stage, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     for flag in ("--epochs", "--batch-size", "--seed", "--data-dir", "--output-dir", "--smoke",
@@ -344,20 +308,21 @@ def test_each_stage_has_help_with_common_flags(stage, capsys):
     (["finetune", "--steps-per-epoch", "3", "--epochs", "2"], 1, 32, 3),  # steps asked for
 ])
 def test_smoke_settings_of_the_training_stages(argv, epochs, image_size, steps):
-    import convnet
-    import convnet_cli
+    from support import command_line
 
-    args = convnet_cli.parse_args(convnet.STAGES, convnet.__doc__, [*argv, "--smoke"])
+    import convnet
+
+    args = command_line.parse_stage_args(convnet.STAGES, convnet.__doc__, [*argv, "--smoke"])
     assert (args.epochs, args.image_size, args.steps_per_epoch) == (epochs, image_size, steps)
 
 
 def test_smallest_image_sizes_fit_the_networks():
+
     import keras
 
     import convnet
-    import convnet_cli
 
-    smallest = convnet_cli.STAGE_FACTS["scratch"].min_image_size
+    smallest = convnet.SCRATCH.min_image_size
     assert convnet.build_small_convnet(smallest).output_shape == (None, 1)
     # One pixel less leaves the last pooling nothing: Keras 3.15 and later refuse to build
     # the network, earlier versions build it with an empty 0x0 feature map.
@@ -384,17 +349,19 @@ def test_missing_weights_file_exits_2(tmp_path, capsys):
 
 
 def test_augment_help_states_the_book_s_epoch(capsys):
+    from support import command_line
+
     import convnet
-    import convnet_cli
 
     with pytest.raises(SystemExit):
-        convnet_cli.make_parser(convnet.STAGES, convnet.__doc__).parse_args(["augment", "--help"])
+        parser = command_line.make_stage_parser(convnet.STAGES, convnet.__doc__)
+        parser.parse_args(["augment", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--steps-per-epoch" in text and "100 x 32 = 3200 augmented pictures" in text
 
 
 def test_a_stage_stopped_after_epoch_2_goes_on_when_run_again(images, tmp_path, monkeypatch):
-    import checkpoints
+    from support import checkpoints
 
     keep = checkpoints.EpochBackup.on_epoch_end
 
@@ -444,10 +411,10 @@ def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):
 
     import convnet
 
-    with pytest.raises(input_errors.DataUnavailable, match="convnet.py features-augment"):
+    with pytest.raises(errors.DataUnavailable, match="convnet.py features-augment"):
         convnet.main(["finetune", "--smoke", "--data-dir", str(images),
                       "--output-dir", str(tmp_path)])
-    with pytest.raises(input_errors.DataUnavailable, match="convnet.py scratch"):
+    with pytest.raises(errors.DataUnavailable, match="convnet.py scratch"):
         convnet.main(["visualize", "--smoke", "--data-dir", str(images),
                       "--output-dir", str(tmp_path)])
 

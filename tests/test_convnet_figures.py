@@ -1,10 +1,11 @@
 """Tests for files/convnet_figures.py: the pictures made of arrays (in-process)."""
 
+from support import book_curves, convnet_figures
+
 import numpy as np
 import pytest
 from PIL import Image
 
-import convnet_figures
 from conftest import assert_png
 
 
@@ -28,9 +29,8 @@ def test_grids_place_every_channel_and_pattern(tmp_path):
 
 
 def test_validation_comparison_is_drawn_by_pictures_seen(tmp_path, figures):
-    import helpers
 
-    augment_book = helpers.book_history("convnet", "augment")
+    augment_book = book_curves.book_history("convnet", "augment")
     runs = [("scratch", {"history": {"val_accuracy": [0.6, 0.7]}, "pictures_per_epoch": None},
              0.7, None),
             ("augment", {"history": {"val_accuracy": [0.6, 0.8]}, "pictures_per_epoch": 3200},

@@ -5,8 +5,7 @@ finetune in --smoke mode, in this process, with a small VGG16 weights file in Ke
 import numpy as np
 import pytest
 
-from conftest import write_vgg16_weights
-from test_convnet import assert_ok, check_training, run_convnet
+from conftest import assert_ok, check_training, run_convnet, write_vgg16_weights
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +25,7 @@ def features_augment_run(images, runs, vgg16_notop):
 
 
 def test_features_with_an_offline_weights_file(images, runs, vgg16_notop):
-    # (--weights none, an untrained base: test_training_tools.py and the backend runs.)
+    # (--weights none, an untrained base: test_vgg16_weights.py and the backend runs.)
     result = run_convnet("features", "--smoke", "--weights", vgg16_notop[0],
                          "--data-dir", images, "--output-dir", runs)
     assert assert_ok(result, "features")["weights"] == str(vgg16_notop[0])

@@ -10,27 +10,17 @@ import json
 import os
 from pathlib import Path
 
+from support import errors
+
 import pytest
 
 import make_images
 from conftest import (
+    assert_input_error,
     read_metrics,
     result_fields,
     run_script,
 )
-
-
-def assert_input_error(result, *needles):
-    """Exit 2, the last stderr line is `error: ...` naming every needle, no traceback."""
-    assert result.returncode == 2, result.stderr[-3000:]
-    output = result.stdout + result.stderr
-    assert "Traceback" not in output
-    message = result.stderr.strip().splitlines()[-1]  # after TensorFlow's start-up lines
-    assert message.startswith("error:"), result.stderr[-3000:]
-    for needle in needles:
-        assert str(needle) in message, (needle, message)
-    assert "Epoch 1/" not in output  # refused before any training
-    return message
 
 
 def snapshot(folder):
@@ -83,7 +73,7 @@ def test_a_read_only_output_folder(tmp_path):
 
 
 def test_metrics_and_models_are_written_under_a_temporary_name_first(tmp_path):
-    import outputs
+    from support import outputs
 
     final = tmp_path / "metrics.json"
     final.write_text('{"test_accuracy": 0.97}\n')
@@ -215,7 +205,7 @@ def copy_runs(earlier, tmp_path):
 
 def run_in_process(main, argv, capsys):
     """command_line.run(main(argv)) in this process: (exit code, stdout, stderr)."""
-    import command_line
+    from support import command_line
 
     with pytest.raises(SystemExit) as exit_info:
         command_line.run(lambda: main(argv))
@@ -290,14 +280,13 @@ def test_visualize_with_a_foreign_or_damaged_scratch_model(earlier_runs, tmp_pat
 
 
 def test_a_damaged_earlier_metrics_file_names_the_stage_that_writes_it(tmp_path):
-    import input_errors
-    import training_tools
+    from support import stage_models
 
     damaged = tmp_path / "metrics.json"
     damaged.write_text("[1, 2")
-    with pytest.raises(input_errors.DataUnavailable, match="convnet.py scratch"):
-        training_tools.read_stage_metrics(damaged, "scratch")
-    assert training_tools.read_stage_metrics(tmp_path / "none.json", "scratch") == {}
+    with pytest.raises(errors.DataUnavailable, match="convnet.py scratch"):
+        stage_models.read_stage_metrics(damaged, "scratch")
+    assert stage_models.read_stage_metrics(tmp_path / "none.json", "scratch") == {}
 
 
 def test_reproduce_with_a_damaged_results_file_still_runs(tmp_path, capsys):
@@ -358,8 +347,7 @@ def test_no_space_for_a_checkpoint_during_training(tmp_path, monkeypatch, capsys
 
 
 def test_a_folder_removed_during_the_run_is_one_line_but_a_bug_keeps_its_traceback(tmp_path):
-    import command_line
-    import outputs
+    from support import command_line, outputs
 
     folder = command_line.prepare_output_dir(tmp_path / "runs")
     gone = OSError(errno.ENOENT, "No such file or directory", str(folder / "training.png"))
@@ -402,3 +390,20 @@ def test_their_plots_are_written_under_a_temporary_name_first(script, tmp_path, 
     monkeypatch.undo()
     plot()
     assert (tmp_path / name).read_bytes().startswith(b"\x89PNG")
+
+
+# ---- files/support/errors.py: one kind of error for the reader's mistakes ----------------
+
+
+def test_a_missing_dataset_is_an_input_error():
+    assert issubclass(errors.DataUnavailable, errors.InputError)
+    assert not issubclass(errors.InputError, (OSError, ValueError))  # never a bug's kind
+
+
+@pytest.mark.parametrize("error, reason", [
+    (OSError(2, "No such file or directory"), "[Errno 2] No such file or directory"),
+    (ValueError("not a zip archive\nmore detail"), "not a zip archive"),
+    (KeyError(), "KeyError"),
+])
+def test_the_reason_is_the_message_s_first_line(error, reason):
+    assert errors.error_reason(error) == reason

@@ -4,11 +4,12 @@ protocols in one run, the three comparisons in another)."""
 
 import math
 
+from support import book_curves
+
 import numpy as np
 import pytest
 
 import fundamentals
-import helpers
 from conftest import (
     assert_no_python_warnings,
     assert_png,
@@ -241,7 +242,7 @@ def test_smoke_run_of_the_comparisons(smoke_run):
         assert 1 <= metrics[f"{name}_best_epoch"] <= 3
         # The book's run of each model (section 4.4), kept beside this one's.
         book = metrics["book_history"]["histories"][name]
-        assert book["history"] == helpers.book_history("fundamentals", name)["history"]
+        assert book["history"] == book_curves.book_history("fundamentals", name)["history"]
         assert book["this_run_examples_per_epoch"] == 480  # 60% of the 800 sample reviews
 
 
@@ -251,11 +252,11 @@ def test_comparison_plots_draw_the_book_s_runs_by_reviews_seen(smoke_run):
     assert size["title"] == "IMDB: original vs smaller vs bigger"
     for figure, names in ((size, ("original", "smaller", "bigger")), (l2, ("original", "l2")),
                           (dropout, ("original", "dropout"))):
-        book_curves = book_curves_drawn(figure)
+        drawn = book_curves_drawn(figure)
         for name in names:
-            book = helpers.book_history("fundamentals", name)["history"]
+            book = book_curves.book_history("fundamentals", name)["history"]
             for panel, key in (("Validation loss", "val_loss"), ("Training loss", "loss")):
-                seen, values = book_curves[(panel, f"{name} (book, 1st ed.)")]
+                seen, values = drawn[(panel, f"{name} (book, 1st ed.)")]
                 assert values == book[key]
                 assert seen[:2] == [25.0, 50.0]  # thousands of reviews: the book's 25,000 a time
         assert "validated on the 25,000 test reviews" in figure["caption"]

@@ -1,12 +1,13 @@
 """Unit tests of files/helpers.py: multi-hot vectors, decoding word ids, history plots (the
 book's curves beside them: test_book_curves.py)."""
 
+from support import datasets
+
 import keras
 import numpy as np
 import pytest
 
 import helpers
-import keras_files
 from conftest import assert_png
 
 # ---- Multi-hot vectors and decoding -----------------------------------------------------------
@@ -48,8 +49,8 @@ def test_decode_words_undoes_the_index_offset():
 
 
 def test_decode_words_on_sample_data(sample_data_dir):
-    (train, _), _ = keras_files.load_imdb(sample_data_dir, num_words=10000)
-    text = helpers.decode_words(train[0], keras_files.load_word_index("imdb", sample_data_dir))
+    (train, _), _ = datasets.load_imdb(sample_data_dir, num_words=10000)
+    text = helpers.decode_words(train[0], datasets.load_word_index("imdb", sample_data_dir))
     assert text.startswith("? ") and len(text.split()) == len(train[0])
 
 

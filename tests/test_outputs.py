@@ -4,11 +4,10 @@ failures are tested with the other error paths, in test_errors.py)."""
 import json
 import re
 
+from support import command_line, outputs
+
 import numpy as np
 import pytest
-
-import command_line
-import outputs
 
 
 def test_write_results_json_and_result_line(tmp_path, capsys):
@@ -26,3 +25,12 @@ def test_write_results_json_and_result_line(tmp_path, capsys):
     assert record["history"]["loss"] == [0.5, 0.25]
     assert record["settings"]["epochs"] == 5
     assert record["backend"] == "tensorflow"
+
+
+def test_the_progress_bar_counts_to_its_end_and_is_quiet_with_verbose_0(capsys):
+    for verbose in (0, 2):
+        bar = outputs.progress_bar(4, verbose)
+        for _ in range(4):
+            bar.add(1)
+    out = capsys.readouterr().out
+    assert out.count("4/4") == 1  # the verbose bar only, at its end

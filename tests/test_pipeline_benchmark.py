@@ -1,5 +1,5 @@
-"""files/pipeline_benchmark.py: the book's ImageDataGenerator vs convnet.py's tf.data pipeline,
-timed on the committed sample pictures (in-process, one tiny epoch each)."""
+"""files/support/pipeline_benchmark.py: the book's ImageDataGenerator vs convnet.py's tf.data
+pipeline, timed on the committed sample pictures (in-process, one tiny epoch each)."""
 
 import json
 
@@ -7,7 +7,7 @@ from conftest import assert_no_python_warnings, run_script
 
 
 def test_benchmark_times_every_pipeline_and_writes_the_ratios(tmp_path):
-    done = run_script("pipeline_benchmark", "--smoke", "--epochs", "1", "--output-dir",
+    done = run_script("support.pipeline_benchmark", "--smoke", "--epochs", "1", "--output-dir",
                       tmp_path, "--verbose", "0", "--no-mixed-precision")
     assert done.returncode == 0, done.stderr[-3000:]
     assert_no_python_warnings(done)

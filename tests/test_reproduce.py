@@ -3,10 +3,11 @@
 import json
 from pathlib import Path
 
+from support import book_curves, reproduce_table
+
 import pytest
 
-import reproduce_table
-from conftest import assert_png, result_fields, run_script
+from conftest import assert_png, no_example_starts, result_fields, run_script
 
 
 def record_smoke_runs(output_dir):
@@ -34,13 +35,12 @@ def record_smoke_runs(output_dir):
 def curves_beside_the_book(name):
     """Made-up curves of a run, with the book's beside them as the scripts keep them: three
     epochs, each 0.1 above the book's (on the book's epoch sizes)."""
-    import helpers
 
     def beside(script, stage):
-        book = helpers.book_history(script, stage)
+        book = book_curves.book_history(script, stage)
         history = {key: [value + 0.1 for value in values[:3]]
                    for key, values in book["history"].items()}
-        return history, helpers.beside_book(book, history, book["examples_per_epoch"])
+        return history, book_curves.beside_book(book, history, book["examples_per_epoch"])
 
     if name == "reuters":
         history, book = beside("reuters", "validation")
@@ -65,7 +65,6 @@ def smoke_reproduction(tmp_path_factory):
 
 
 def test_smoke_reproduction_of_every_example(smoke_reproduction):
-    import helpers
     import reproduce
 
     result, output_dir = smoke_reproduction
@@ -113,7 +112,8 @@ def test_smoke_reproduction_of_every_example(smoke_reproduction):
                for panel in panels)
     book_augment = [values for (panel, label), (_, values) in figure["curves"].items()
                     if panel.startswith("augment") and label == "book, 1st ed."]
-    assert book_augment == [helpers.book_history("convnet", "augment")["history"]["val_accuracy"]]
+    augment = book_curves.book_history("convnet", "augment")
+    assert book_augment == [augment["history"]["val_accuracy"]]
     assert_png(output_dir / "book_curves.png")
 
 
@@ -148,8 +148,9 @@ def test_reuse_trains_nothing_an_example_without_a_run_is_not_run(tmp_path, monk
 def test_reuse_in_a_fresh_clone_lists_the_committed_records(tmp_path, monkeypatch):
     """No run in the output folder: each example's row comes from data/records/, the runs
     the README's table is written from; an example with no record is "not run"."""
+    from support import run_records
+
     import reproduce
-    import run_records
 
     no_example_starts(monkeypatch)
     reproduce.main(["--reuse", "--output-dir", str(tmp_path)])
@@ -160,20 +161,6 @@ def test_reuse_in_a_fresh_clone_lists_the_committed_records(tmp_path, monkeypatc
         assert (row["verdict"] != "not run") == (row["name"] in recorded), row
         if row["name"] in recorded:
             assert row["recorded"] and "recorded run" in (tmp_path / "results.md").read_text()
-
-
-def no_example_starts(monkeypatch):
-    """Make starting an example (a Python subprocess) fail the test; nvidia-smi may run."""
-    import subprocess
-    import sys
-
-    real_run = subprocess.run
-
-    def run(command, *args, **kwargs):
-        assert command[0] != sys.executable, f"an example was started: {command}"
-        return real_run(command, *args, **kwargs)
-
-    monkeypatch.setattr(subprocess, "run", run)
 
 
 def test_unknown_example_names_are_usage_errors():

@@ -1,11 +1,11 @@
 """Unit tests of files/reproduce_table.py: a row's verdict from its runs, the table, and the
 README between its markers (reproduce.py's runs themselves: test_reproduce.py)."""
 
+from support import errors, reproduce_table
+
 import pytest
 
-import input_errors
 import reproduce
-import reproduce_table
 from conftest import REPO_ROOT
 
 
@@ -43,7 +43,7 @@ def test_update_readme_replaces_only_between_the_markers(tmp_path):
     assert after == original.split(reproduce_table.README_END)[1]
     assert inside == "\n| example |\n| --- |\n| mnist |\n"
     readme.write_text("no markers here\n")
-    with pytest.raises(input_errors.InputError, match="markers"):
+    with pytest.raises(errors.InputError, match="markers"):
         reproduce_table.update_readme(readme, "")
 
 

@@ -5,13 +5,12 @@ import json
 import shutil
 from pathlib import Path
 
+from support import reproduce_table, run_records
+
 import pytest
 
 import reproduce
-import reproduce_table
-import run_records
-from conftest import REPO_ROOT, run_script
-from test_reproduce import no_example_starts
+from conftest import REPO_ROOT, no_example_starts, run_script
 
 ENTRIES = {entry["name"]: entry for entry in reproduce.BOOK}
 

@@ -5,10 +5,11 @@ quickstart's command), and every script's command line through its `__main__` bl
 import runpy
 import sys
 
+from support import book_curves
+
 import numpy as np
 import pytest
 
-import helpers
 from conftest import (
     REPO_ROOT,
     assert_finite_numbers,
@@ -91,7 +92,7 @@ def test_smoke_run_keeps_the_book_s_curves_beside_its_own(script, smoke_run):
         return
     assert set(metrics["book_history"]) == set(BOOK_RUNS[script])
     for key, stage in BOOK_RUNS[script].items():
-        kept, book = metrics["book_history"][key], helpers.book_history(script, stage)
+        kept, book = metrics["book_history"][key], book_curves.book_history(script, stage)
         assert kept["history"] == book["history"] and kept["run"] == book["run"]
         # The distance is taken against this run's own curve, over the epochs both have.
         for metric, distance in kept["distance"].items():
@@ -126,7 +127,7 @@ def test_reuters_smoke_run_draws_the_book_s_curves_from_the_data_file(smoke_run)
     done, _ = smoke_run("reuters")
     validation, final = done.figures  # validation.png, final.png
     for figure, stage in ((validation, "validation"), (final, "final")):
-        book = helpers.book_history("reuters", stage)
+        book = book_curves.book_history("reuters", stage)
         drawn = {label: values for (_, label), (_, values) in book_curves_drawn(figure).items()}
         expected = {"training loss (book, 1st ed.)": book["history"]["loss"],
                     "training accuracy (book, 1st ed.)": book["history"]["accuracy"]}

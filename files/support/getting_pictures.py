@@ -18,7 +18,7 @@ a zip, already on this machine. Whether both copies number the pictures alike (K
 cat.N.jpg the same picture as Microsoft's Cat/N.jpg) could not be checked where this was
 written (no network), so the README's results come from Kaggle's pictures.
 
-`copy_book_subset` copies the book's split (dogs_vs_cats.SPLITS) into
+`copy_book_subset` copies the book's split (picture_pipeline.SPLITS) into
 `cats_and_dogs_small/<split>/<cats|dogs>/`, named cat.N.jpg and dog.N.jpg as in the book.
 """
 
@@ -32,16 +32,10 @@ import zipfile
 from collections import Counter, namedtuple
 from pathlib import Path
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+from support import command_line, errors, outputs, picture_pipeline
+from support.picture_pipeline import CLASS_NAMES, SPLITS
 
 import keras
-
-import command_line
-import dogs_vs_cats
-import input_errors
-import outputs
-import training_tools
-from dogs_vs_cats import CLASS_NAMES, SPLITS
 
 MICROSOFT_URL = ("https://download.microsoft.com/download/3/E/1/"
                  "3E1C3F21-ECDB-4869-8368-6DEBA77B919F/kagglecatsanddogs_5340.zip")
@@ -100,7 +94,7 @@ class FolderSource:
 
     def problem(self, path):
         """Why the picture cannot be used (a short text), or None."""
-        return "empty file" if path.stat().st_size == 0 else dogs_vs_cats.image_problem(path)
+        return "empty file" if path.stat().st_size == 0 else picture_pipeline.image_problem(path)
 
     def copy(self, path, target):
         shutil.copyfile(path, target)
@@ -127,7 +121,7 @@ class ZipSource:
         """Why the picture cannot be used (a short text), or None."""
         if member.file_size == 0:
             return "empty file"
-        return dogs_vs_cats.image_problem(io.BytesIO(self.archive.read(member)))
+        return picture_pipeline.image_problem(io.BytesIO(self.archive.read(member)))
 
     def copy(self, member, target):
         with self.archive.open(member) as picture, open(target, "wb") as copy:
@@ -144,13 +138,13 @@ def open_source(path):
     if path.is_file():
         return open_zip(path)
     if not path.is_dir():
-        raise input_errors.DataUnavailable(f"source {path} not found. {GET_PICTURES_HELP}")
+        raise errors.DataUnavailable(f"source {path} not found. {GET_PICTURES_HELP}")
     for folder in (path, path / "PetImages", path / "train"):
         if any(folder.glob("cat.*.jpg")) and any(folder.glob("dog.*.jpg")):
             return FolderSource(folder, "kaggle")
         if any(folder.glob("Cat/*.jpg")) and any(folder.glob("Dog/*.jpg")):
             return FolderSource(folder, "microsoft")
-    raise input_errors.DataUnavailable(f"{path} holds {NEITHER_LAYOUT}. {GET_PICTURES_HELP}")
+    raise errors.DataUnavailable(f"{path} holds {NEITHER_LAYOUT}. {GET_PICTURES_HELP}")
 
 
 def open_zip(path):
@@ -158,8 +152,8 @@ def open_zip(path):
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as error:
-        raise input_errors.DataUnavailable(
-            f"{path} is not a folder nor a readable zip file ({input_errors.error_reason(error)}); "
+        raise errors.DataUnavailable(
+            f"{path} is not a folder nor a readable zip file ({errors.error_reason(error)}); "
             f"if it is an interrupted download, delete it and run prepare again. "
             f"{GET_PICTURES_HELP}") from None
     for layout, pattern in ZIP_PATTERNS.items():
@@ -168,7 +162,7 @@ def open_zip(path):
             if match:
                 return ZipSource(archive, path, layout, match["prefix"])
     archive.close()
-    raise input_errors.DataUnavailable(f"the zip file {path} holds {NEITHER_LAYOUT}. "
+    raise errors.DataUnavailable(f"the zip file {path} holds {NEITHER_LAYOUT}. "
                                   f"{GET_PICTURES_HELP}")
 
 
@@ -221,11 +215,11 @@ def download_microsoft_zip():
         return Path(keras.utils.get_file(fname=MICROSOFT_ZIP, origin=MICROSOFT_URL,
                                          file_hash=MICROSOFT_SHA256, cache_dir=keras_home()))
     except ValueError:  # get_file's hash mismatch, which leaves the file behind
-        raise input_errors.DataUnavailable(not_the_expected_zip()) from None
+        raise errors.DataUnavailable(not_the_expected_zip()) from None
     except Exception as error:  # Keras raises a bare Exception on a failed fetch
-        raise input_errors.DataUnavailable(
+        raise errors.DataUnavailable(
             f"could not download Microsoft's copy of the pictures "
-            f"({input_errors.error_reason(error)}). {GET_PICTURES_HELP}") from None
+            f"({errors.error_reason(error)}). {GET_PICTURES_HELP}") from None
 
 
 def keras_home():
@@ -254,14 +248,14 @@ def download_kaggle_train(folder):
     try:
         import kagglehub
     except ImportError:
-        raise input_errors.DataUnavailable(
+        raise errors.DataUnavailable(
             f"downloading Kaggle's copy needs the kagglehub package: pip install "
             f"\".[kaggle]\". {GET_PICTURES_HELP}") from None
     try:
         download = Path(kagglehub.competition_download("dogs-vs-cats"))
     except Exception as error:  # kagglehub raises many kinds: credentials, rules, network
-        reason = input_errors.error_reason(error)
-        raise input_errors.DataUnavailable(
+        reason = errors.error_reason(error)
+        raise errors.DataUnavailable(
             f"could not download dogs-vs-cats with kagglehub ({reason}). "
             f"{GET_PICTURES_HELP}") from None
     for candidate in (download / "train", download):
@@ -269,7 +263,7 @@ def download_kaggle_train(folder):
             return candidate
     archive = download / "train.zip"
     if not archive.is_file():
-        raise input_errors.DataUnavailable(
+        raise errors.DataUnavailable(
             f"kagglehub's download in {download} holds neither train/ nor train.zip. "
             f"{GET_PICTURES_HELP}")
     unpacked = Path(folder) / "dogs-vs-cats"
@@ -303,7 +297,7 @@ def find_pictures(source, download, download_folder, smoke_folder=None):
         return source
     if smoke_folder is not None:
         if download is not None:
-            raise input_errors.InputError("--smoke never uses the network: leave --download out, "
+            raise errors.InputError("--smoke never uses the network: leave --download out, "
                                      "or --smoke")
         sample_pictures = command_line.SAMPLE_DATA_DIR / "cats_and_dogs_small"
         return sample_kaggle_train(smoke_folder, sample_pictures)
@@ -355,7 +349,7 @@ def copy_book_subset(source, destination, verbose=1):
         for name in CLASS_NAMES:
             (Path(destination) / split / f"{name}s").mkdir(parents=True, exist_ok=True)
     # prepare has no epochs: any --verbose but 0 shows the bar as it moves.
-    progress = training_tools.progress_bar(len(wanted), verbose, unit_name="picture")
+    progress = outputs.progress_bar(len(wanted), verbose, unit_name="picture")
     copies = []
     for step, (split, name, number) in enumerate(wanted, start=1):
         target = Path(destination) / split / f"{name}s" / f"{name}.{number}.jpg"

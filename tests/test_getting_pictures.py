@@ -1,4 +1,4 @@
-"""Tests for files/pet_pictures.py: `convnet.py prepare` from Microsoft's layout (a folder or
+"""Tests for files/getting_pictures.py: `convnet.py prepare` from Microsoft's layout (a folder or
 its zip, handed over by a stand-in for keras.utils.get_file), the download chosen with and
 without Kaggle credentials, and the errors a reader meets offline (in-process, no network).
 Kaggle's layout and kagglehub: test_convnet.py's prepare tests."""
@@ -6,13 +6,14 @@ Kaggle's layout and kagglehub: test_convnet.py's prepare tests."""
 import io
 import zipfile
 
+from support import getting_pictures
+
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 import make_images
-import pet_pictures
 from conftest import REPO_ROOT, result_fields, run_script
 
 SAMPLE_SPLIT = REPO_ROOT / "data" / "sample" / "cats_and_dogs_small"
@@ -125,7 +126,7 @@ def test_prepare_without_kaggle_credentials_reads_microsoft_s_zip(tmp_path, monk
     cache = tmp_path / "keras_datasets"  # where get_file keeps its downloads
     cache.mkdir()
     archive = zip_of(make_pet_images(tmp_path / "pictures" / "PetImages"),
-                     cache / pet_pictures.MICROSOFT_ZIP)
+                     cache / getting_pictures.MICROSOFT_ZIP)
     asked = []
 
     def get_file(fname=None, origin=None, **kwargs):
@@ -134,11 +135,12 @@ def test_prepare_without_kaggle_credentials_reads_microsoft_s_zip(tmp_path, monk
 
     monkeypatch.setattr(keras.utils, "get_file", get_file)
     no_kaggle_credentials(monkeypatch, tmp_path / "home")
-    monkeypatch.setattr(pet_pictures, "kagglehub_installed", lambda: True)
+    monkeypatch.setattr(getting_pictures, "kagglehub_installed", lambda: True)
     result = prepare(tmp_path)
     # Checked against its SHA-256, not unpacked.
-    assert asked == [(pet_pictures.MICROSOFT_ZIP, pet_pictures.MICROSOFT_URL, {
-        "file_hash": pet_pictures.MICROSOFT_SHA256, "cache_dir": pet_pictures.keras_home()})]
+    assert asked == [(getting_pictures.MICROSOFT_ZIP, getting_pictures.MICROSOFT_URL, {
+        "file_hash": getting_pictures.MICROSOFT_SHA256,
+        "cache_dir": getting_pictures.keras_home()})]
     assert_prepared(result, copied=12, already_there=0)
     assert ("downloading Microsoft's copy (no Kaggle credentials found); --download kaggle "
             "takes Kaggle's") in result.stdout
@@ -153,23 +155,23 @@ def test_prepare_without_kaggle_credentials_reads_microsoft_s_zip(tmp_path, monk
 
 def test_microsoft_s_zip_is_checked_against_its_sha256(tmp_path, monkeypatch):
     # Keras's own get_file, "downloading" a stand-in zip from a file:// address.
-    import outputs
+    from support import outputs
 
     standin = zip_of(make_pet_images(tmp_path / "pictures" / "PetImages"), tmp_path / "z.zip")
-    monkeypatch.setattr(pet_pictures, "MICROSOFT_URL", standin.as_uri())
+    monkeypatch.setattr(getting_pictures, "MICROSOFT_URL", standin.as_uri())
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     (tmp_path / "keras_home").mkdir()  # (get_file uses /tmp/.keras where there is none)
     no_kaggle_credentials(monkeypatch, tmp_path / "home")
-    downloaded = tmp_path / "keras_home" / "datasets" / pet_pictures.MICROSOFT_ZIP
-    monkeypatch.setattr(pet_pictures, "MICROSOFT_SHA256", outputs.file_sha256(standin))
+    downloaded = tmp_path / "keras_home" / "datasets" / getting_pictures.MICROSOFT_ZIP
+    monkeypatch.setattr(getting_pictures, "MICROSOFT_SHA256", outputs.file_sha256(standin))
     assert_prepared(prepare(tmp_path, "--download", "microsoft"), copied=12, already_there=0)
     assert downloaded.is_file()
 
     downloaded.unlink()  # a file that changed on its way: another hash than the one expected
-    monkeypatch.setattr(pet_pictures, "MICROSOFT_SHA256", "0" * 64)
+    monkeypatch.setattr(getting_pictures, "MICROSOFT_SHA256", "0" * 64)
     result = prepare(tmp_path / "again", "--download", "microsoft")
     assert_one_error_line(
-        result, f"the downloaded {pet_pictures.MICROSOFT_ZIP} is not the file expected (an "
+        result, f"the downloaded {getting_pictures.MICROSOFT_ZIP} is not the file expected (an "
         f"interrupted or changed download): expected SHA-256 {'0' * 64} (824,887,076 bytes), "
         f"got SHA-256 {outputs.file_sha256(standin)} ({standin.stat().st_size:,} bytes); the "
         f"file was removed.", "--source PATH")
@@ -193,22 +195,22 @@ def test_kaggle_stays_the_default_where_its_credentials_are_set_up(
     if token:
         (tmp_path / ".kaggle").mkdir()
         (tmp_path / ".kaggle" / "kaggle.json").write_text('{"username": "r", "key": "k"}')
-    monkeypatch.setattr(pet_pictures, "kagglehub_installed", lambda: installed)
-    download, line = pet_pictures.choose_download(None)
+    monkeypatch.setattr(getting_pictures, "kagglehub_installed", lambda: installed)
+    download, line = getting_pictures.choose_download(None)
     assert download == expected
     other = "microsoft" if expected == "kaggle" else "kaggle"
     assert line.endswith(f"({why}); --download {other} takes {other.capitalize()}'s"), line
     # --download chooses whatever is set up.
-    for asked in pet_pictures.DOWNLOADS:
-        assert pet_pictures.choose_download(asked)[0] == asked
-        assert f"(--download {asked})" in pet_pictures.choose_download(asked)[1]
+    for asked in getting_pictures.DOWNLOADS:
+        assert getting_pictures.choose_download(asked)[0] == asked
+        assert f"(--download {asked})" in getting_pictures.choose_download(asked)[1]
 
 
 def test_kagglehub_installed_reads_a_failed_import_as_not_installed(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "kagglehub", None)  # `import kagglehub` fails
-    assert not pet_pictures.kagglehub_installed()
+    assert not getting_pictures.kagglehub_installed()
 
 
 def assert_one_error_line(result, *needles):
@@ -230,7 +232,7 @@ def test_offline_the_error_names_both_downloads_and_source(tmp_path, monkeypatch
     result = prepare(tmp_path)
     assert_one_error_line(
         result, "could not download Microsoft's copy", "Temporary failure in name resolution",
-        pet_pictures.MICROSOFT_URL, "--download kaggle", "kagglehub", "kaggle.json",
+        getting_pictures.MICROSOFT_URL, "--download kaggle", "kagglehub", "kaggle.json",
         "KAGGLE_USERNAME", "--download microsoft", "--source", "PetImages/", "train/")
     assert not (tmp_path / "data").exists()
 
@@ -243,13 +245,13 @@ def test_a_source_in_neither_layout_names_both(tmp_path):
                           "nor Microsoft's (Cat/N.jpg and Dog/N.jpg", "test1/ has no labels")
     with zipfile.ZipFile(tmp_path / "other.zip", "w") as archive:
         archive.writestr("photos/1.jpg", tiny_jpeg("dog", 1))
-    with pytest.raises(pet_pictures.input_errors.DataUnavailable,
+    with pytest.raises(getting_pictures.errors.DataUnavailable,
                        match=r"the zip file .*other\.zip holds neither Kaggle's"):
-        pet_pictures.open_source(tmp_path / "other.zip")
+        getting_pictures.open_source(tmp_path / "other.zip")
     (tmp_path / "half.zip").write_bytes(b"PK\x03\x04 cut short")  # an interrupted download
-    with pytest.raises(pet_pictures.input_errors.DataUnavailable,
+    with pytest.raises(getting_pictures.errors.DataUnavailable,
                        match="not a folder nor a readable zip file .*delete it"):
-        pet_pictures.open_source(tmp_path / "half.zip")
+        getting_pictures.open_source(tmp_path / "half.zip")
 
 
 def test_a_zip_in_kaggle_s_layout_is_read_too(tmp_path):
@@ -257,8 +259,8 @@ def test_a_zip_in_kaggle_s_layout_is_read_too(tmp_path):
         for number in (0, 1000):
             for name in ("cat", "dog"):
                 archive.writestr(f"train/{name}.{number}.jpg", tiny_jpeg(name, number))
-    source = pet_pictures.open_source(tmp_path / "train.zip")
-    copies = pet_pictures.copy_book_subset(source, tmp_path / "split", verbose=0)
+    source = getting_pictures.open_source(tmp_path / "train.zip")
+    copies = getting_pictures.copy_book_subset(source, tmp_path / "split", verbose=0)
     assert [copy.outcome for copy in copies].count("copied") == 4
     assert (tmp_path / "split" / "validation" / "dogs" / "dog.1000.jpg").read_bytes() == \
         tiny_jpeg("dog", 1000)
@@ -272,17 +274,18 @@ def test_source_and_download_exclude_each_other_and_smoke_never_downloads(tmp_pa
 
 
 def test_prepare_smoke_source_is_a_kaggle_folder_of_sample_copies(tmp_path):
-    folder = pet_pictures.sample_kaggle_train(tmp_path / "train", SAMPLE_SPLIT)
+    folder = getting_pictures.sample_kaggle_train(tmp_path / "train", SAMPLE_SPLIT)
     assert len(list(folder.glob("cat.*.jpg"))) == 2000 == len(list(folder.glob("dog.*.jpg")))
     assert (folder / "cat.0.jpg").read_bytes() == (folder / "cat.64.jpg").read_bytes()
-    copies = pet_pictures.copy_book_subset(pet_pictures.open_source(folder), tmp_path / "split",
+    copies = getting_pictures.copy_book_subset(getting_pictures.open_source(folder),
+                                               tmp_path / "split",
                                            verbose=0)
     assert [copy.outcome for copy in copies] == ["copied"] * 4000
 
 
 def test_the_progress_bar_counts_pictures_and_verbose_0_hides_it(tmp_path, capsys):
-    source = pet_pictures.open_source(make_pet_images(tmp_path / "PetImages"))
-    pet_pictures.copy_book_subset(source, tmp_path / "quiet", verbose=0)
+    source = getting_pictures.open_source(make_pet_images(tmp_path / "PetImages"))
+    getting_pictures.copy_book_subset(source, tmp_path / "quiet", verbose=0)
     assert capsys.readouterr().out == ""
-    pet_pictures.copy_book_subset(source, tmp_path / "shown", verbose=2)
+    getting_pictures.copy_book_subset(source, tmp_path / "shown", verbose=2)
     assert "4000/4000" in capsys.readouterr().out

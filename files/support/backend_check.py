@@ -27,7 +27,7 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # write PNG files; never needs a display
 
-from input_errors import error_reason  # noqa: E402
+from support.errors import error_reason  # noqa: E402
 
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 BACKEND_EXTRAS = {"tensorflow": ".", "jax": ".[jax]", "torch": ".[torch]"}

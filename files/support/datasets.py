@@ -16,9 +16,9 @@ import pickle
 import zipfile
 from pathlib import Path
 
-import numpy as np
+from support.errors import DataUnavailable, error_reason
 
-from input_errors import DataUnavailable, error_reason
+import numpy as np
 
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 KERAS_SHUFFLE_SEED = 113  # the seed keras.datasets uses to shuffle before splitting

@@ -13,9 +13,10 @@ import json
 import statistics
 from pathlib import Path
 
+from support import outputs
+from support.errors import InputError
+
 import helpers
-import outputs
-from input_errors import InputError
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 

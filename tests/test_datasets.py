@@ -1,15 +1,15 @@
-"""Unit tests of files/keras_files.py: the offline loaders against Keras's own, and the
+"""Unit tests of files/datasets.py: the offline loaders against Keras's own, and the
 project's sample data (data/sample/) they read with --smoke."""
 
 import importlib
 import json
 
+from support import datasets, errors
+
 import keras
 import numpy as np
 import pytest
 
-import input_errors
-import keras_files
 from conftest import REPO_ROOT
 
 # ---- The offline loaders return exactly what keras.datasets returns for the same file ------
@@ -58,40 +58,40 @@ def assert_same_splits(ours, theirs):
 
 def test_mnist_matches_keras(dataset_files, monkeypatch):
     load = keras_loader(monkeypatch, "mnist", dataset_files / "mnist.npz")
-    assert_same_splits(keras_files.load_mnist(dataset_files), load())
+    assert_same_splits(datasets.load_mnist(dataset_files), load())
 
 
 @pytest.mark.parametrize("num_words", [None, 10, 40])
 @pytest.mark.parametrize("name", ["imdb", "reuters"])
 def test_word_datasets_match_keras(name, num_words, dataset_files, monkeypatch):
     load = keras_loader(monkeypatch, name, dataset_files / f"{name}.npz")
-    ours = getattr(keras_files, f"load_{name}")(dataset_files, num_words=num_words)
+    ours = getattr(datasets, f"load_{name}")(dataset_files, num_words=num_words)
     assert_same_splits(ours, load(num_words=num_words))
 
 
 def test_imdb_other_seed_matches_keras(dataset_files, monkeypatch):
     load = keras_loader(monkeypatch, "imdb", dataset_files / "imdb.npz")
-    assert_same_splits(keras_files.load_imdb(dataset_files, num_words=25, seed=5),
+    assert_same_splits(datasets.load_imdb(dataset_files, num_words=25, seed=5),
                        load(num_words=25, seed=5))
 
 
 def test_boston_housing_matches_keras(dataset_files, monkeypatch):
     load = keras_loader(monkeypatch, "boston_housing", dataset_files / "boston_housing.npz")
-    assert_same_splits(keras_files.load_boston_housing(dataset_files), load())
-    assert len(keras_files.load_boston_housing(dataset_files)[0][0]) == int(47 * 0.8)
+    assert_same_splits(datasets.load_boston_housing(dataset_files), load())
+    assert len(datasets.load_boston_housing(dataset_files)[0][0]) == int(47 * 0.8)
 
 
 def test_word_index_reads_json(tmp_path):
     (tmp_path / "reuters_word_index.json").write_text(json.dumps({"the": 1, "of": 2}))
-    assert keras_files.load_word_index("reuters", tmp_path) == {"the": 1, "of": 2}
+    assert datasets.load_word_index("reuters", tmp_path) == {"the": 1, "of": 2}
 
 
 # ---- When data cannot be had ---------------------------------------------------------------
 
 
 def test_missing_file_names_file_origin_and_flag(tmp_path):
-    with pytest.raises(input_errors.DataUnavailable) as error:
-        keras_files.load_reuters(tmp_path)
+    with pytest.raises(errors.DataUnavailable) as error:
+        datasets.load_reuters(tmp_path)
     message = str(error.value)
     assert str(tmp_path / "reuters.npz") in message
     assert "https://storage.googleapis.com/tensorflow/tf-keras-datasets/reuters.npz" in message
@@ -100,14 +100,14 @@ def test_missing_file_names_file_origin_and_flag(tmp_path):
 
 def test_wrong_keys_are_reported(tmp_path):
     np.savez(tmp_path / "boston_housing.npz", features=np.zeros((3, 13)))
-    with pytest.raises(input_errors.DataUnavailable, match="lacks the arrays x, y"):
-        keras_files.load_boston_housing(tmp_path)
+    with pytest.raises(errors.DataUnavailable, match="lacks the arrays x, y"):
+        datasets.load_boston_housing(tmp_path)
 
 
 def test_corrupt_file_is_reported(tmp_path):
     (tmp_path / "mnist.npz").write_bytes(b"this is not a zip file")
-    with pytest.raises(input_errors.DataUnavailable, match="could not be read"):
-        keras_files.load_mnist(tmp_path)
+    with pytest.raises(errors.DataUnavailable, match="could not be read"):
+        datasets.load_mnist(tmp_path)
 
 
 def test_failed_download_becomes_data_unavailable(monkeypatch):
@@ -116,23 +116,23 @@ def test_failed_download_becomes_data_unavailable(monkeypatch):
                         "[Errno -3] Temporary failure in name resolution")
 
     monkeypatch.setattr(keras.datasets.mnist, "load_data", offline)
-    with pytest.raises(input_errors.DataUnavailable) as error:
-        keras_files.load_mnist()
+    with pytest.raises(errors.DataUnavailable) as error:
+        datasets.load_mnist()
     assert "could not download mnist.npz" in str(error.value)
     assert "URL fetch failure" in str(error.value)
     assert "--data-dir" in str(error.value)
 
 
 def test_sample_data_has_keras_layout(sample_data_dir):
-    (x_train, y_train), (x_test, y_test) = keras_files.load_mnist(sample_data_dir)
+    (x_train, y_train), (x_test, y_test) = datasets.load_mnist(sample_data_dir)
     assert x_train.shape[1:] == (28, 28) and x_train.dtype == np.uint8
     assert set(np.unique(y_train)) == set(range(10))
-    (train, labels), _ = keras_files.load_imdb(sample_data_dir, num_words=10000)
+    (train, labels), _ = datasets.load_imdb(sample_data_dir, num_words=10000)
     assert all(seq[0] == 1 for seq in train)  # Keras's start marker
     assert set(np.unique(labels)) == {0, 1}
-    (train, labels), (test, _) = keras_files.load_reuters(sample_data_dir, num_words=10000)
+    (train, labels), (test, _) = datasets.load_reuters(sample_data_dir, num_words=10000)
     assert labels.max() < 46 and len(train) == 4 * len(test)
-    (x_train, _), (x_test, _) = keras_files.load_boston_housing(sample_data_dir)
+    (x_train, _), (x_test, _) = datasets.load_boston_housing(sample_data_dir)
     assert x_train.shape == (404, 13) and x_test.shape == (102, 13)
 
 

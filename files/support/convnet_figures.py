@@ -5,15 +5,14 @@ the pictures that excite a filter, a Grad-CAM heatmap); the functions here only 
 arrays out as pictures and save them: display code, not the book's deep learning.
 """
 
+from support import book_curves, errors, outputs, stage_models
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 from PIL import Image
 
 import helpers
-import input_errors
-import outputs
-import training_tools
 
 
 def channel_grid(activation, columns=16):
@@ -98,7 +97,7 @@ def compare_validation_accuracy(runs, path):
         (line,) = axes.plot(seen, val_accuracy,
                             label=f"{label}: best-checkpoint test accuracy {accuracy:.1%}")
         if book is not None:
-            helpers.plot_book_curve(axes, line, book["history"]["val_accuracy"],
+            book_curves.plot_book_curve(axes, line, book["history"]["val_accuracy"],
                                     book["examples_per_epoch"], label)
             if book["note"]:
                 notes.append(book["note"])
@@ -120,8 +119,8 @@ def compare_with_scratch(output_dir, results, details):
     in the same output folder (its metrics.json); without it, a note and no figure."""
     scratch_metrics = output_dir.parent / "scratch" / "metrics.json"
     try:
-        earlier = training_tools.read_stage_metrics(scratch_metrics, "scratch")
-    except input_errors.DataUnavailable as error:  # only the figure needs it: go on without
+        earlier = stage_models.read_stage_metrics(scratch_metrics, "scratch")
+    except errors.DataUnavailable as error:  # only the figure needs it: go on without
         print(f"warning: no comparison figure: {error}")
         earlier = {}
     if "history" not in earlier:
@@ -129,9 +128,9 @@ def compare_with_scratch(output_dir, results, details):
         return None
     path = compare_validation_accuracy(
         [("from scratch", earlier, earlier["test_accuracy"],
-          helpers.book_history("convnet", "scratch")),
+          book_curves.book_history("convnet", "scratch")),
          ("augmentation + dropout", details, results["test_accuracy"],
-          helpers.book_history("convnet", "augment"))],
+          book_curves.book_history("convnet", "augment"))],
         output_dir / "compare_scratch.png")
     print(f"comparison: {path}")
     return path

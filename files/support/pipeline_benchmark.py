@@ -3,45 +3,60 @@
 Seconds per epoch (one pass over the 2,000 training pictures) of the `scratch` stage of
 Chapter 5: the book's pipeline (ImageDataGenerator.flow_from_directory, which decodes,
 resizes and rescales every JPEG again in every epoch) against convnet.py's tf.data pipeline
-(dogs_vs_cats.py: decoded once, cached), then the tf.data pipeline in mixed precision where
+(picture_pipeline.py: decoded once, cached), then the tf.data pipeline in mixed precision where
 the CPU or GPU has it, then with the book's augmentation and dropout (the augment stage's
 model and pipeline) at the same precision.
 
 It imports Keras's legacy ImageDataGenerator from `keras.src`, which Keras 3 still ships
 but no longer under a public name: this is why it is not part of convnet.py.
 
-Run it:
-    python files/pipeline_benchmark.py --data-dir ~/data --epochs 3
-    python files/pipeline_benchmark.py --smoke
+Run it (by itself, from the repository root):
+    python files/support/pipeline_benchmark.py --data-dir ~/data --epochs 3
+    python files/support/pipeline_benchmark.py --smoke
 """
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
-import backend_check  # noqa: F401  first: it checks the Keras backend setting before Keras loads
+if __name__ == "__main__":  # run by itself: the scripts' folder, files/, goes on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np
+from support import command_line, outputs, picture_pipeline, precision  # noqa: E402
 
-import command_line
-import convnet
-import convnet_cli
-import dogs_vs_cats
-import outputs
-import training_tools
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import convnet  # noqa: E402
 
 SCRIPT = "pipeline_benchmark"
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of each epoch (training and validation)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.epoch_started)
+
+
 def time_epochs(args, model, train, validation, steps=None):
-    timer = training_tools.EpochTimer()
+    timer = EpochTimer()
     model.fit(train, epochs=args.epochs, steps_per_epoch=steps, validation_data=validation,
               callbacks=[timer], verbose=args.verbose)
     return timer.seconds
 
 
 def benchmark(args):
-    split = dogs_vs_cats.find_split(args.data_dir)
+    split = picture_pipeline.find_split(args.data_dir)
     size = args.image_size
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
@@ -58,13 +73,13 @@ def benchmark(args):
 
     # convnet.py: tf.data, decoded once and cached; the same model and batch size.
     def pictures(augmentation=None):
-        return dogs_vs_cats.load_pictures(args.data_dir, size, 20, args.seed,
+        return picture_pipeline.load_pictures(args.data_dir, size, 20, args.seed,
                                           augmentation=augmentation)
 
     plain = pictures()
     timings["tf_data"] = time_epochs(args, convnet.build_small_convnet(size), plain.train,
                                      plain.validation, plain.train_steps)
-    policy = training_tools.use_mixed_precision(args.mixed_precision)  # scratch's default
+    policy = precision.use_mixed_precision(args.mixed_precision)  # scratch's default
     suffix = "" if policy == "float32" else f"_{policy}"
     if policy != "float32":
         plain = pictures()  # fresh datasets: the cache refills
@@ -93,10 +108,10 @@ def benchmark(args):
 
 def main(argv=None):
     parser = command_line.make_parser(SCRIPT, __doc__, 3, 20)
-    scratch = convnet_cli.STAGE_FACTS["scratch"]  # the network and the smoke run it times
+    scratch = convnet.SCRATCH  # the network and the smoke run it times
     parser.add_argument("--image-size", type=command_line.int_in_range(
-        scratch.min_image_size, convnet_cli.MAX_IMAGE_SIZE), default=None,
-        help=f"pictures are resized to this square size (default: {convnet_cli.IMAGE_SIZE}, "
+        scratch.min_image_size, command_line.MAX_IMAGE_SIZE), default=None,
+        help=f"pictures are resized to this square size (default: {command_line.IMAGE_SIZE}, "
              f"{scratch.smoke_image_size} with --smoke)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
                         help="also time mixed precision (default: where it pays, as in "
@@ -104,14 +119,13 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.smoke:
         args.epochs = min(args.epochs, scratch.smoke_epochs)
-        if not dogs_vs_cats.has_split(args.data_dir):
+        if not picture_pipeline.has_split(args.data_dir):
             args.data_dir = command_line.SAMPLE_DATA_DIR
     if args.image_size is None:
-        args.image_size = scratch.smoke_image_size if args.smoke else convnet_cli.IMAGE_SIZE
+        args.image_size = scratch.smoke_image_size if args.smoke else command_line.IMAGE_SIZE
     started = command_line.start(args)
     results, details = benchmark(args)
-    outputs.write_results(args, SCRIPT, {**results, "seconds": time.perf_counter() - started},
-                          extra=details)
+    outputs.finish(args, SCRIPT, results, started, details=details)
 
 
 if __name__ == "__main__":

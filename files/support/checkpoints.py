@@ -17,7 +17,7 @@ A generation is written as epoch-NNNN.partial/, every file flushed to the disk, 
 then renamed to epoch-NNNN/: a folder appears under its final name at once and whole, so a
 stop at any moment (SIGKILL and a power cut included) leaves the last finished generation
 as it was. The one before it is kept too, for a newest one damaged from outside; older ones
-go. Stop signals wait while a generation is written (interruption.held_back): the epoch that
+go. Stop signals wait while a generation is written (stop_signals.held_back): the epoch that
 has just finished is kept, then the script stops. An epoch counts as finished once its
 generation has begun.
 
@@ -33,14 +33,10 @@ import shutil
 import time
 from pathlib import Path
 
+from support import command_line, errors, outputs, picture_pipeline, stop_signals
+
 import keras
 import numpy as np
-
-import command_line
-import dogs_vs_cats
-import input_errors
-import interruption
-import outputs
 
 BACKUP_FOLDER = "backup"
 WEIGHTS_FILE = "latest.weights.h5"  # Keras wants the .weights.h5 ending
@@ -56,8 +52,9 @@ class TrainingRun:
     terminal, a laptop asleep, a killed process), go on after the last finished epoch.
 
     `fit` returns the history of all epochs, those before a stop too; `epoch_seconds` holds
-    every epoch's time, `best_model_path()` the best epoch's model, `seconds_before` the time
-    the earlier parts of the run took. What must not change between the parts: the flags
+    every epoch's time, `seconds_before` the time the earlier parts of the run took. After
+    `fit`, `best_model` gives the best epoch's model (the one the stage tests) and `results`
+    the stage's numbers. What must not change between the parts: the flags
     (but --verbose), the picture folder, and `more_settings` (an earlier stage's model, say).
     """
 
@@ -105,6 +102,52 @@ class TrainingRun:
         """The best epoch's model (None before any finite validation loss)."""
         path = self.generation and self.generation / BEST_FILE
         return path if path and path.is_file() else None
+
+    def best_model(self, model):
+        """The model of the epoch with the lowest validation loss, copied to model.keras in
+        the output folder: `model` itself when that epoch was its last (or no epoch had a
+        finite validation loss), else the best epoch's, loaded from the backup."""
+        best, epochs = self.best_model_path(), len(self.epoch_seconds)
+        self.best_epoch = int(np.nanargmin(self.history["val_loss"])) + 1 if best else epochs
+        self.model_path = self.backup_dir.parent / "model.keras"
+        if best is None:
+            outputs.save_atomically(self.model_path, model.save)
+        else:
+            outputs.save_atomically(self.model_path,
+                                    lambda partial: shutil.copyfile(best, partial))
+        return model if self.best_epoch == epochs else keras.models.load_model(self.model_path)
+
+    def results(self, model, *, test, last, book, steps_per_epoch, batch_size,
+                skipped_pictures=0, extra=None):
+        """(results, details) of a stage: `model` (best_model's) and its test loss and
+        accuracy `test`, the last epoch's `last`; `steps_per_epoch` and `batch_size` are the
+        fit's (None: one pass over the data); `skipped_pictures` and `extra` join the
+        results. Says in one line what was tested, beside the book's number `book`."""
+        (test_loss, test_accuracy), (last_loss, last_accuracy) = test, last
+        epochs = len(self.epoch_seconds)
+        print(f"best epoch {self.best_epoch} of {epochs} (lowest validation loss): "
+              f"test accuracy {test_accuracy:.4f} (book: {book}), test loss {test_loss:.4f}; "
+              f"last epoch: test accuracy {last_accuracy:.4f}; model saved to "
+              f"{self.model_path}")
+        results = {"test_accuracy": test_accuracy, "test_loss": test_loss,
+                   "best_epoch": self.best_epoch,
+                   "val_accuracy": self.history["val_accuracy"][self.best_epoch - 1],
+                   "last_test_accuracy": last_accuracy, "last_test_loss": last_loss}
+        if skipped_pictures:
+            results["skipped_pictures"] = skipped_pictures
+        results.update(extra or {})
+        results["epoch_seconds"] = float(np.median(self.epoch_seconds))
+        # The trainable weights as a saved model names them: a Sequential model built in
+        # this process puts its name in front ("vgg16_augmented/dense/kernel"), a loaded one
+        # does not.
+        trainable = [weight.path.removeprefix(f"{model.name}/")
+                     for weight in model.trainable_weights]
+        details = {"history": self.history, "epoch_seconds_all": self.epoch_seconds,
+                   "steps_per_epoch": steps_per_epoch,
+                   "pictures_per_epoch": steps_per_epoch and steps_per_epoch * batch_size,
+                   "trainable_weights": trainable, "parts": self.parts,
+                   "seconds_before": self.seconds_before}
+        return results, details
 
     def write_generation(self, model, improved):
         """The backup of the epoch just finished (see the module's docstring)."""
@@ -158,7 +201,7 @@ class EpochBackup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         run = self.run
-        with interruption.held_back():  # a stop now waits until the epoch is kept
+        with stop_signals.held_back():  # a stop now waits until the epoch is kept
             run.epoch_seconds.append(time.perf_counter() - self.epoch_started)
             for key, value in (logs or {}).items():
                 run.history.setdefault(key, []).append(float(value))
@@ -177,7 +220,7 @@ class EpochBackup(keras.callbacks.Callback):
 def run_settings(args, more_settings):
     """The settings a stopped run must share with the run that goes on from it."""
     settings = {key: value for key, value in vars(args).items() if key != "verbose"}
-    settings["data_dir"] = dogs_vs_cats.find_split(args.data_dir).resolve()
+    settings["data_dir"] = picture_pipeline.find_split(args.data_dir).resolve()
     return {key: str(value) for key, value in {**settings, **more_settings}.items()}
 
 
@@ -199,7 +242,7 @@ def read_generation(folder):
         if WEIGHTS_FILE not in state["files"]:
             return None, f"no {WEIGHTS_FILE}"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        return None, input_errors.error_reason(error)
+        return None, errors.error_reason(error)
     state["folder"] = folder
     return state, None
 

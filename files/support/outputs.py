@@ -5,8 +5,10 @@
   environment made fail (no space left, a folder gone) becomes `WriteFailed`, one `error:`
   line (`write_failure`) instead of a traceback; `flush_to_disk` and `file_sha256` serve
   the backups of checkpoints.py too;
-- `write_results` writes `metrics.json` and prints the closing `RESULT script=... key=value`
-  line, the same keys in every script.
+- `finish`, a script's last call, writes `metrics.json` (with the book's run beside this
+  one's) and prints the closing `RESULT script=... key=value` line (`write_results`), the
+  same keys in every script;
+- `progress_bar`: Keras's progress bar for long loops that are not `fit`.
 
 Not in the book scripts: the book shows its numbers in a notebook and writes no files.
 """
@@ -18,11 +20,14 @@ import hashlib
 import json
 import math
 import os
+import sys
+import time
 from pathlib import Path
 
-import numpy as np
+from support import book_curves
+from support.errors import InputError
 
-from input_errors import InputError
+import numpy as np
 
 OUTPUT_FOLDERS = []  # the folders this run writes into (added by command_line.prepare_output_dir)
 
@@ -109,6 +114,21 @@ def _clean(value):
     return value
 
 
+def finish(args, script, results, started, details=None, book=None):
+    """The end of every script: `metrics.json` and the closing RESULT line (write_results),
+    with `seconds` since `started` (plus `details["seconds_before"]`: the earlier parts of a
+    stage resumed after a stop) and, beside each history of `details` named in `book` ({key:
+    (the book's run of it, support.book_curves.of; training examples one of this run's
+    epochs covered)}), the book's run and the distance of this run's curves from it."""
+    details = dict(details or {})
+    seconds = details.pop("seconds_before", 0.0) + time.perf_counter() - started
+    beside = {key: book_curves.beside_book(run, details[key], examples_per_epoch)
+              for key, (run, examples_per_epoch) in (book or {}).items()}
+    if any(value is not None for value in beside.values()):
+        details["book_history"] = beside
+    return write_results(args, script, {**results, "seconds": seconds}, extra=details)
+
+
 def write_results(args, script, results, extra=None):
     """Write `metrics.json` and print the closing line `RESULT script=<name> key=value ...`,
     which ends with the Keras backend that ran (`backend=tensorflow`).
@@ -140,3 +160,12 @@ def _format(key, value):
         return f"{value:.1f}" if key.endswith("seconds") else f"{value:.4f}"
     return str(value)
 
+
+def progress_bar(steps, verbose, unit_name="step"):
+    """Keras's progress bar for a long loop (nothing with --verbose 0). Redrawn in place on
+    a terminal; in a log file, a new line each minute at most."""
+    import keras
+
+    interactive = sys.stdout.isatty()
+    return keras.utils.Progbar(steps if steps >= 0 else None, verbose=1 if verbose else 0,
+                               interval=0.5 if interactive else 60, unit_name=unit_name)

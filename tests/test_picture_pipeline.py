@@ -1,10 +1,11 @@
-"""Tests for files/dogs_vs_cats.py: the committed sample pictures, the tf.data pipeline,
+"""Tests for files/picture_pipeline.py: the committed sample pictures, the tf.data pipeline,
 the book's Keras 2.0.8 augmentation and VGG16's preprocessing (in-process). Preparing the
 pictures: test_pet_pictures.py."""
 
+from support import picture_pipeline
+
 import numpy as np
 
-import dogs_vs_cats
 import make_images
 from conftest import REPO_ROOT
 from convnet import BOOK_AUGMENTATION
@@ -14,7 +15,7 @@ SAMPLE_SPLIT = REPO_ROOT / "data" / "sample" / "cats_and_dogs_small"
 
 def augment(pictures, seed):
     """book_augmentation with the book's settings, as convnet.py passes them."""
-    return dogs_vs_cats.book_augmentation(pictures, seed, **BOOK_AUGMENTATION)
+    return picture_pipeline.book_augmentation(pictures, seed, **BOOK_AUGMENTATION)
 
 
 def test_the_committed_sample_pictures_are_what_make_images_draws(tmp_path):
@@ -28,15 +29,16 @@ def test_the_committed_sample_pictures_are_what_make_images_draws(tmp_path):
 
 
 def test_find_split_names_the_folder_and_how_to_get_the_pictures(tmp_path):
+    from support import errors
+
     import pytest
 
-    import input_errors
-
-    assert dogs_vs_cats.find_split(SAMPLE_SPLIT.parent) == SAMPLE_SPLIT
-    assert dogs_vs_cats.find_split(SAMPLE_SPLIT) == SAMPLE_SPLIT
-    assert dogs_vs_cats.has_split(SAMPLE_SPLIT.parent) and not dogs_vs_cats.has_split(tmp_path)
-    with pytest.raises(input_errors.DataUnavailable, match="prepare --source"):
-        dogs_vs_cats.find_split(tmp_path)
+    assert picture_pipeline.find_split(SAMPLE_SPLIT.parent) == SAMPLE_SPLIT
+    assert picture_pipeline.find_split(SAMPLE_SPLIT) == SAMPLE_SPLIT
+    assert picture_pipeline.has_split(SAMPLE_SPLIT.parent)
+    assert not picture_pipeline.has_split(tmp_path)
+    with pytest.raises(errors.DataUnavailable, match="prepare --source"):
+        picture_pipeline.find_split(tmp_path)
 
 
 def test_augmentation_needs_the_book_s_fill_mode():
@@ -45,7 +47,7 @@ def test_augmentation_needs_the_book_s_fill_mode():
 
     pictures = tf.zeros((1, 8, 8, 3), tf.uint8)
     with pytest.raises(ValueError, match="nearest"):
-        dogs_vs_cats.book_augmentation(pictures, tf.constant([0, 0], tf.int64),
+        picture_pipeline.book_augmentation(pictures, tf.constant([0, 0], tf.int64),
                                        **{**BOOK_AUGMENTATION, "fill_mode": "constant"})
 
 
@@ -55,7 +57,7 @@ def test_without_horizontal_flip_no_picture_is_mirrored(monkeypatch):
     picture = np.arange(9 * 9 * 3, dtype=np.uint8).reshape(1, 9, 9, 3)
     draws = tf.constant([[0.5] * 6 + [0.25]], tf.float32)  # a flip draw below 0.5
     monkeypatch.setattr(tf.random, "stateless_uniform", lambda shape, seed: draws)
-    result = dogs_vs_cats.book_augmentation(tf.constant(picture), tf.constant([0, 0], tf.int64),
+    result = picture_pipeline.book_augmentation(tf.constant(picture), tf.constant([0, 0], tf.int64),
                                             **{**BOOK_AUGMENTATION, "horizontal_flip": False})
     np.testing.assert_array_equal(result.numpy(), picture)
 
@@ -63,15 +65,15 @@ def test_without_horizontal_flip_no_picture_is_mirrored(monkeypatch):
 def test_training_pictures_repeat_and_evaluation_pictures_come_once():
     folder = SAMPLE_SPLIT / "train"
     count = len(list(folder.glob("*/*.jpg")))
-    paths, labels, skipped = dogs_vs_cats.split_pictures(folder)
+    paths, labels, skipped = picture_pipeline.split_pictures(folder)
     assert len(paths) == count and not skipped
-    once = dogs_vs_cats.image_dataset(paths, labels, 48, batch_size=16)
+    once = picture_pipeline.image_dataset(paths, labels, 48, batch_size=16)
     for _ in range(2):  # the second pass comes from the cache
         batch_labels = np.concatenate([labels.numpy() for _, labels in once])
         assert batch_labels.shape == (count, 1)
         assert batch_labels.sum() == count / 2  # as many dogs (1) as cats (0)
     # Training data repeats, as the book's generators did: 3 passes' worth of batches.
-    training = dogs_vs_cats.image_dataset(paths, labels, 48, batch_size=count // 2,
+    training = picture_pipeline.image_dataset(paths, labels, 48, batch_size=count // 2,
                                           training=True,
                                           augmentation=BOOK_AUGMENTATION, seed=1)
     batches = [(images_.numpy(), labels.numpy()) for images_, labels in training.take(6)]
@@ -149,5 +151,5 @@ def test_pipeline_vgg16_preprocessing_is_keras_s():
 
     pixels = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype("float32")
     expected = keras.applications.vgg16.preprocess_input(pixels.copy())
-    np.testing.assert_allclose(dogs_vs_cats.vgg16_preprocess(tf.constant(pixels)).numpy(),
+    np.testing.assert_allclose(picture_pipeline.vgg16_preprocess(tf.constant(pixels)).numpy(),
                                expected, atol=1e-4)

@@ -22,9 +22,9 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-import reproduce_table
-from command_line import REPO_ROOT
-from input_errors import InputError
+from support import reproduce_table
+from support.command_line import REPO_ROOT
+from support.errors import InputError
 
 # Tests point this elsewhere: smoke runs and tests never write into the committed folder.
 RECORDS_DIR = REPO_ROOT / "data" / "records"

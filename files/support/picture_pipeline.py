@@ -11,7 +11,7 @@ chapter script because none of it is in the book's code:
   2.0.8 applied them, inside that pipeline;
 - `vgg16_preprocess`: VGG16's input preprocessing in TensorFlow ops, for the pipeline.
 
-Getting the pictures and copying the book's subset of them is pet_pictures.py's part.
+Getting the pictures and copying the book's subset of them is getting_pictures.py's part.
 
 The pipeline is TensorFlow (tf.data) whatever Keras backend trains the model: Keras feeds
 tf.data datasets to JAX and PyTorch too.
@@ -23,12 +23,11 @@ import warnings
 from collections import namedtuple
 from pathlib import Path
 
+from support import command_line, errors
+
 import numpy as np
 import tensorflow as tf
 from PIL import Image
-
-import command_line
-import input_errors
 
 # The book's split of the 25,000 pictures: the file numbers of each class in each split.
 SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}
@@ -64,7 +63,7 @@ def find_split(data_dir):
     for folder in (base / "cats_and_dogs_small", base):
         if all((folder / split).is_dir() for split in SPLITS):
             return folder
-    raise input_errors.DataUnavailable(
+    raise errors.DataUnavailable(
         f"no cats_and_dogs_small/ (with train/, validation/ and test/) in {base}. "
         f"Pass --data-dir FOLDER, or build it: `python files/convnet.py prepare` downloads the "
         f"pictures (Kaggle's or Microsoft's copy), `prepare --source PATH` copies them from a "
@@ -94,7 +93,7 @@ def split_pictures(folder):
     for label, name in enumerate(CLASS_NAMES):
         class_folder = Path(folder) / f"{name}s"
         if not class_folder.is_dir():
-            raise input_errors.InputError(
+            raise errors.InputError(
                 f"{class_folder} is missing: each split of cats_and_dogs_small needs a cats/ "
                 f"and a dogs/ folder (`python files/convnet.py prepare` builds them).")
         candidates = sorted(path for path in class_folder.iterdir()
@@ -110,7 +109,7 @@ def split_pictures(folder):
         if not usable:
             found = (f"none of its {len(candidates)} pictures decode" if candidates else
                      f"no {', '.join(PICTURE_SUFFIXES)} files in it")
-            raise input_errors.InputError(
+            raise errors.InputError(
                 f"{class_folder} holds no usable pictures ({found}); copy the pictures "
                 f"again, e.g. with `python files/convnet.py prepare`.")
         paths += [str(path) for path in usable]

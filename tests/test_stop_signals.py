@@ -1,4 +1,4 @@
-"""Stop signals (files/interruption.py, files/checkpoints.py): every script stops on Ctrl-C,
+"""Stop signals (files/stop_signals.py, files/checkpoints.py): every script stops on Ctrl-C,
 SIGTERM and SIGHUP with exit code 128 + the signal's number and `interrupted` as its last
 line, wherever the signal lands, even when a library loses the first KeyboardInterrupt; a
 second signal ends the process at once. A training stage stopped at any moment, SIGKILL
@@ -162,7 +162,7 @@ def interrupt_harness_argv(work):
 SWALLOWS_EVERY_INTERRUPT = f"""
 import sys, time
 sys.path.insert(0, {str(FILES)!r})
-import interruption
+from support import stop_signals
 
 
 class Sink:
@@ -175,7 +175,7 @@ class Sink:
             time.sleep(60)
 
 
-with interruption.stopping_on_signals():
+with stop_signals.stopping_on_signals():
     while True:
         Sink()
 """
@@ -193,7 +193,8 @@ def test_a_second_ctrl_c_ends_the_process_at_once():
 
 def test_an_exception_after_ctrl_c_is_reported_as_interrupted():
     # A library that turns the KeyboardInterrupt into another exception on its way up.
-    code = (f"import sys; sys.path.insert(0, {str(FILES)!r}); import command_line, os, signal\n"
+    code = (f"import sys; sys.path.insert(0, {str(FILES)!r}); import os, signal\n"
+            "from support import command_line\n"
             "def main():\n"
             "    try:\n"
             "        os.killpg(os.getpgrp(), signal.SIGINT)\n"

@@ -1,0 +1,28 @@
+"""The machinery around the book's scripts, kept out of them: a script reads top to bottom
+as the book does and leans on one import, `from support import ...`.
+
+Importing this package first checks the Keras backend setting (backend_check), before the
+script imports Keras: a mistyped KERAS_BACKEND ends in one line, not a traceback from inside
+Keras. pyproject.toml's isort settings keep `from support import ...` above `import keras`.
+
+- backend_check: the Keras backend setting, checked; matplotlib without a display
+- command_line: the common flags, convnet.py's stages and their flags, the output folder
+  and its lock, `run` (one `error:` line, exit code 2; stop signals: `interrupted`)
+- stop_signals: Ctrl-C, SIGTERM and SIGHUP stop every script the same way
+- errors: the errors behind the one-line messages
+- outputs: files written atomically, metrics.json and the RESULT line, the progress bar
+- book_curves: the book's own training curves beside a run's, and how far apart they are
+- datasets: the Keras datasets, downloaded or from Keras's own files (--data-dir)
+- getting_pictures: the dogs-vs-cats pictures, and the book's 4,000-picture subset of them
+- picture_pipeline: the pictures as tf.data datasets, with the book's augmentation
+- precision: mixed precision where it pays
+- checkpoints: a training stage's backups, going on after a stop, its best epoch's model
+- stage_models: the models earlier stages of convnet.py saved
+- vgg16_weights: VGG16 from Keras's download, a local weights file, or untrained
+- convnet_figures: Chapter 5's figures
+- pipeline_benchmark: the picture pipeline against Keras's augmentation layers (run it:
+  `python files/support/pipeline_benchmark.py --help`)
+- reproduce_table, run_records: reproduce.py's table, and the records in data/records/
+"""
+
+from support import backend_check  # noqa: F401  (checks the backend when imported)
