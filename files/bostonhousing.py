@@ -26,7 +26,6 @@ Run it:
     python files/bostonhousing.py --smoke                  # seconds, on sample data
 """
 
-
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import command_line, datasets, outputs
 

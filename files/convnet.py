@@ -44,11 +44,8 @@ Run it:
     python files/convnet.py STAGE --help
 
 Each stage writes its plots, model (.keras) and metrics.json to runs/convnet/STAGE/
-(or OUTPUT_DIR/STAGE/ with --output-dir); finetune and visualize read the models that
-features-augment and scratch left there. The machinery is in support/ (one import):
-getting_pictures (getting the pictures), picture_pipeline (reading them), precision,
-checkpoints (each epoch kept; the best epoch's model), vgg16_weights, stage_models (the
-models earlier stages saved), convnet_figures (drawing), command_line (the stages' flags).
+(OUTPUT_DIR/STAGE/ with --output-dir); finetune and visualize read the models that
+features-augment and scratch left there. The machinery is in support/ (files/README.md).
 """
 
 import time
@@ -260,11 +257,10 @@ FEATURES_AUGMENT = Stage(summary="5.3 frozen VGG16 base in the model, with augme
                          epochs=30, batch_size=20, learning_rate=2e-5,
                          options={*PICTURE_TRAINING, "weights"}, min_image_size=32,
                          smoke_epochs=1, smoke_image_size=32, smoke_steps=2)
-FINETUNE = Stage(summary="5.3 fine-tune VGG16's block5 (after features-augment)", epochs=100,
-                 batch_size=20,
+FINETUNE = Stage(summary="5.3 fine-tune VGG16's block5 (after features-augment)",
+                 epochs=100, batch_size=20, options=PICTURE_TRAINING, min_image_size=32,
                  learning_rate=1e-5,  # lower still: large updates would wreck the ImageNet filters
-                 options=PICTURE_TRAINING, min_image_size=32, smoke_epochs=1,
-                 smoke_image_size=32, smoke_steps=2)
+                 smoke_epochs=1, smoke_image_size=32, smoke_steps=2)
 
 
 def extract_features(conv_base, dataset, verbose):
@@ -416,9 +412,8 @@ def finetune(args):
 # 5.4 Visualizing what convnets learn
 # --------------------------------------------------------------------------------------
 
-VISUALIZE = Stage(summary="5.4 activations, filter patterns, Grad-CAM",
-                  options={"pictures", "weights", "visualize"}, min_image_size=32,
-                  smoke_image_size=48)
+VISUALIZE = Stage(summary="5.4 activations, filter patterns, Grad-CAM", min_image_size=32,
+                  smoke_image_size=48, options={"pictures", "weights", "visualize"})
 
 
 def load_picture(path, size):
@@ -539,7 +534,8 @@ def visualize(args):
     # VGG16 first, so a weights file that cannot serve fails before any work.
     classifier, conv_base, skipped = vgg16_weights.load_vgg16_to_visualize(args.weights,
                                                                             args.image_size)
-    picture_path = Path(args.image) if args.image else default_picture(args.data_dir)
+    picture_path = (Path(args.image) if args.image
+                    else picture_pipeline.default_picture(args.data_dir))  # the book's cat
     if not picture_path.is_file():
         raise errors.DataUnavailable(f"picture {picture_path} not found")
     print(f"picture: {picture_path}")
@@ -578,28 +574,12 @@ def visualize(args):
         results = {"pngs": len(paths), "class_index": class_index}
     return ({**results, "weights": args.weights},
             {"picture": str(picture_path), "files": [str(path) for path in paths],
-             "drawn": drawn_parts(paths), "skipped": skipped})
-
-
-def default_picture(data_dir):
-    """The book's cat.1700.jpg from the test split, or else the first test picture."""
-    test = picture_pipeline.find_split(data_dir) / "test"
-    book_cat = test / "cats" / "cat.1700.jpg"
-    return book_cat if book_cat.is_file() else sorted(test.glob("*/*.jpg"))[0]
-
-
-def drawn_parts(paths):
-    names = [Path(path).name for path in paths]
-    return {"activations": sum(name.startswith("activations_") for name in names),
-            "filter_patterns": sum(name.startswith("filters_") for name in names),
-            "grad_cam": sum(name.startswith("gradcam") for name in names)}
+             "drawn": convnet_figures.drawn_parts(paths), "skipped": skipped})
 
 
 # --------------------------------------------------------------------------------------
-# The stages and their book settings; running one
+# The stages (name: the function that runs it, its settings); running one
 # --------------------------------------------------------------------------------------
-
-# name: (the function that runs it, its settings)
 STAGES = {"mnist": (mnist, MNIST), "prepare": (prepare, PREPARE), "scratch": (scratch, SCRATCH),
           "augment": (augment, AUGMENT), "features": (features, FEATURES),
           "features-augment": (features_augment, FEATURES_AUGMENT),

@@ -33,7 +33,6 @@ Run it:
         # 15 steps instead of 1, enough to see the bigger model overfit
 """
 
-
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import book_curves, command_line, datasets, outputs
 

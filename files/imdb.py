@@ -20,7 +20,6 @@ Run it:
     python files/imdb.py --smoke              # seconds, on the project's sample reviews
 """
 
-
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import book_curves, command_line, datasets, outputs
 

@@ -12,7 +12,6 @@ Run it:
     python files/mnist.py --smoke              # seconds, on the project's sample digits
 """
 
-
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import book_curves, command_line, datasets, outputs
 

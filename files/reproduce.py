@@ -403,7 +403,7 @@ def run_or_reuse(entry, args, seeds, rows):
         records = [run_example(entry, args, seed)
                    for seed in (seeds if entry.get("quick") else seeds[:1])]
         if args.reuse and not args.smoke and not any(run["status"] == "ok" for run in records):
-            records = committed_runs(entry, args) or records
+            records = run_records.committed_runs(entry, args.records_dir) or records
     epochs, changed = args.epochs.get(entry["name"]), extra_flags(args, entry)
     row = reproduce_table.summarize(entry, records, args.smoke, epochs, changed)
     # More numbers of the book from the same runs (bostonhousing's test MAE).
@@ -425,20 +425,6 @@ def run_or_reuse(entry, args, seeds, rows):
         if entry["name"] in reproduce_table.IMAGE_STAGES and metrics.get("book_history"):
             curves.append((entry["name"], metrics))
     return row, extra_rows, curves
-
-
-def committed_runs(entry, args):
-    """--reuse with no finished run of the example in the folder (a fresh clone, say): its
-    runs kept in data/records/, the same ones the README's row is written from ([] when
-    none is kept). Only their numbers: the curves beside the book's need a run's folder."""
-    return [{"command": record["command"], "seed": record["settings"]["seed"],
-             "seconds": record["seconds"], "status": "ok",
-             "fields": {key: str(value) for key, value in record["result"].items()},
-             "recorded": f"{record['example']} seed {record['settings']['seed']}, "
-                         f"{record['machine']['name']}, {record.get('date', '')}",
-             "book_distance": record.get("book_distance")}
-            for record in run_records.chosen_runs(entry, run_records.read_records(
-                args.records_dir))]
 
 
 def record_runs(entry, args, runs):

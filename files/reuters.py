@@ -21,7 +21,6 @@ Run it:
     python files/reuters.py --smoke              # seconds, on the project's sample newswires
 """
 
-
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import book_curves, command_line, datasets, outputs
 

@@ -1,5 +1,5 @@
 """Stop scripts with real signals at chosen moments, all in this one process (the imports of
-TensorFlow are paid once): tests/test_interruption.py starts it as a terminal starts a script
+TensorFlow are paid once): tests/test_stop_signals.py starts it as a terminal starts a script
 (its own process group, the stop signals at their defaults, no blocked signals).
 
     python tests/interrupt_harness.py WORK_FOLDER           # every moment below

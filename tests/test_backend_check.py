@@ -1,4 +1,4 @@
-"""Tests of files/backend_check.py: the Keras backend setting, read as Keras reads it and
+"""Tests of files/support/backend_check.py: the Keras backend setting, read as Keras reads it and
 checked while a script starts, before Keras loads (in a real process: the check runs on import)."""
 
 import json

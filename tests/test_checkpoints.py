@@ -1,5 +1,5 @@
-"""Tests for files/checkpoints.py: a training run's backup, one whole generation per epoch,
-and going on after a stop (in-process; real signals are in test_interruption.py)."""
+"""Tests for files/support/checkpoints.py: a training run's backup, one whole generation per epoch,
+and going on after a stop (in-process; real signals are in test_stop_signals.py)."""
 
 import argparse
 import json

@@ -1,4 +1,5 @@
-"""Unit tests of files/command_line.py: the common flags, --smoke, and `run`'s exit codes."""
+"""Unit tests of files/support/command_line.py: the common flags, --smoke, `run`'s exit
+codes, and one run per output folder."""
 
 from support import command_line, errors
 

@@ -5,7 +5,7 @@ pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
 data/make_images.py; visualize uses small VGG16 weight files in Keras's layout (no
 download). The VGG16 training stages are in test_convnet_vgg16.py; the machinery beside
 convnet.py has its own tests: test_picture_pipeline.py, test_vgg16_weights.py,
-test_convnet_figures.py, test_pet_pictures.py.
+test_convnet_figures.py, test_getting_pictures.py.
 """
 
 import errno

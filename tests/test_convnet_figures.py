@@ -1,4 +1,4 @@
-"""Tests for files/convnet_figures.py: the pictures made of arrays (in-process)."""
+"""Tests for files/support/convnet_figures.py: the pictures made of arrays (in-process)."""
 
 from support import book_curves, convnet_figures
 

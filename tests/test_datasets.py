@@ -1,4 +1,4 @@
-"""Unit tests of files/datasets.py: the offline loaders against Keras's own, and the
+"""Unit tests of files/support/datasets.py: the offline loaders against Keras's own, and the
 project's sample data (data/sample/) they read with --smoke."""
 
 import importlib

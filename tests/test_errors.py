@@ -147,9 +147,20 @@ def test_a_split_missing_from_the_data_folder(pictures, tmp_path):
 
 
 # --- Flag values -------------------------------------------------------------------------
+# The one place for "an impossible flag value is a usage error, exit code 2": each script's
+# own flags and some common ones through the real scripts (the common flags' checks are
+# unit-tested in test_command_line.py).
 
 
 @pytest.mark.parametrize("script, args, flag, allowed", [
+    ("mnist", ["--epochs", "0"], "--epochs", "at least 1"),
+    ("reuters", ["--batch-size", "-3"], "--batch-size", "at least 1"),
+    ("fundamentals", ["--experiment", "nope"], "--experiment", "invalid choice: 'nope'"),
+    ("fundamentals", ["--no-such-flag"], "--no-such-flag", "unrecognized arguments"),
+    ("tensors", ["--section", "nope"], "--section", "invalid choice: 'nope'"),
+    ("tensors", ["--learning-rate", "0"], "--learning-rate", "0"),
+    ("tensors", ["--learning-rate", "fast"], "--learning-rate", "fast"),
+    ("reproduce", ["--only", "mnist,cifar10"], "--only", "unknown example cifar10"),
     ("convnet", ["scratch", "--image-size", "20"], "--image-size", "from 46 to 1024"),
     ("convnet", ["features", "--image-size", "31"], "--image-size", "from 32 to 1024"),
     ("convnet", ["visualize", "--filters", "65"], "--filters", "from 1 to 64"),

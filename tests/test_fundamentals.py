@@ -171,19 +171,6 @@ def test_help(capsys):
     assert "--experiment" in out and "Chapter 4" in out
 
 
-@pytest.mark.parametrize("flags", [
-    ["--epochs", "0"],
-    ["--experiment", "nope"],
-    ["--batch-size", "-1"],
-    ["--no-such-flag"],
-])
-def test_bad_flags_are_usage_errors(flags, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        fundamentals.main(flags)
-    assert exit_info.value.code == 2
-    assert "error" in capsys.readouterr().err
-
-
 # --- --smoke runs: the protocols and preprocessing, then the three comparisons ------------------
 
 

@@ -1,6 +1,6 @@
-"""Tests for files/getting_pictures.py: `convnet.py prepare` from Microsoft's layout (a folder or
-its zip, handed over by a stand-in for keras.utils.get_file), the download chosen with and
-without Kaggle credentials, and the errors a reader meets offline (in-process, no network).
+"""Tests for files/support/getting_pictures.py: `convnet.py prepare` from Microsoft's layout (a
+folder or its zip, handed over by a stand-in for keras.utils.get_file), the download chosen with
+and without Kaggle credentials, and the errors a reader meets offline (in-process, no network).
 Kaggle's layout and kagglehub: test_convnet.py's prepare tests."""
 
 import io

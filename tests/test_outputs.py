@@ -1,8 +1,7 @@
-"""Unit tests of files/outputs.py: metrics.json and the RESULT line (atomic writes and write
+"""Unit tests of files/support/outputs.py: metrics.json and the RESULT line (atomic writes and write
 failures are tested with the other error paths, in test_errors.py)."""
 
 import json
-import re
 
 from support import command_line, outputs
 
@@ -19,7 +18,6 @@ def test_write_results_json_and_result_line(tmp_path, capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line == ("RESULT script=demo test_accuracy=0.9812 seconds=11.2 count=3 "
                     "backend=tensorflow")
-    assert re.fullmatch(r"RESULT script=\w+( [a-z_]+=\S+)+", line)
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["test_accuracy"] == pytest.approx(0.98123, abs=1e-6)
     assert record["history"]["loss"] == [0.5, 0.25]

@@ -1,6 +1,6 @@
-"""Tests for files/picture_pipeline.py: the committed sample pictures, the tf.data pipeline,
+"""Tests for files/support/picture_pipeline.py: the committed sample pictures, the tf.data pipeline,
 the book's Keras 2.0.8 augmentation and VGG16's preprocessing (in-process). Preparing the
-pictures: test_pet_pictures.py."""
+pictures: test_getting_pictures.py."""
 
 from support import picture_pipeline
 

@@ -1,4 +1,4 @@
-"""Unit tests of files/reproduce_table.py: a row's verdict from its runs, the table, and the
+"""Unit tests of files/support/reproduce_table.py: a row's verdict from its runs, the table, and the
 README between its markers (reproduce.py's runs themselves: test_reproduce.py)."""
 
 from support import errors, reproduce_table

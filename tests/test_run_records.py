@@ -1,4 +1,4 @@
-"""files/run_records.py: the committed record of runs (data/records/) and the README table
+"""files/support/run_records.py: the committed record of runs (data/records/) and the README table
 written from it alone, through reproduce.py's --record and --update-readme."""
 
 import json

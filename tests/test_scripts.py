@@ -165,18 +165,6 @@ def test_help_names_the_chapter_and_the_common_flags(script):
         assert flag in done.stdout
 
 
-# Every value check is unit-tested in test_command_line.py; here two go through a real script.
-@pytest.mark.parametrize("script, flags, message", [
-    ("mnist", ["--epochs", "0"], "must be at least 1"),
-    ("reuters", ["--batch-size", "-3"], "must be at least 1"),
-])
-def test_bad_flag_values_are_usage_errors(script, flags, message):
-    done = run_script(script, *flags)
-    assert done.returncode == 2
-    assert message in done.stderr
-    assert "Traceback" not in done.stderr
-
-
 @pytest.mark.parametrize("script, missing", [
     ("mnist", "mnist.npz"),
     ("imdb", "imdb.npz"),

@@ -1,13 +1,13 @@
-"""Stop signals (files/stop_signals.py, files/checkpoints.py): every script stops on Ctrl-C,
-SIGTERM and SIGHUP with exit code 128 + the signal's number and `interrupted` as its last
-line, wherever the signal lands, even when a library loses the first KeyboardInterrupt; a
+"""Stop signals (files/support/stop_signals.py, files/support/checkpoints.py): every script stops
+on Ctrl-C, SIGTERM and SIGHUP with exit code 128 + the signal's number and `interrupted` as its
+last line, wherever the signal lands, even when a library loses the first KeyboardInterrupt; a
 second signal ends the process at once. A training stage stopped at any moment, SIGKILL
 included, goes on after its last finished epoch when run again.
 
 The processes start as a terminal starts them: their own process group, the stop signals at
-their defaults and no signal blocked, whatever the test process has set, and SIGINT goes to
-the whole group, as a terminal's Ctrl-C does. Each waits with a time cap: a run that does
-not stop is a failure, never a hang."""
+their defaults and no signal blocked, whatever the test process has set, and SIGINT goes to the
+whole group, as a terminal's Ctrl-C does. Each waits with a time cap: a run that does not stop
+is a failure, never a hang."""
 
 import json
 import os

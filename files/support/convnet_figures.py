@@ -5,6 +5,8 @@ the pictures that excite a filter, a Grad-CAM heatmap); the functions here only 
 arrays out as pictures and save them: display code, not the book's deep learning.
 """
 
+import os
+
 from support import book_curves, errors, outputs, stage_models
 
 import matplotlib
@@ -134,3 +136,11 @@ def compare_with_scratch(output_dir, results, details):
         output_dir / "compare_scratch.png")
     print(f"comparison: {path}")
     return path
+
+
+def drawn_parts(paths):
+    """How many figures of each of visualize's three parts `paths` holds."""
+    names = [os.path.basename(path) for path in paths]
+    return {"activations": sum(name.startswith("activations_") for name in names),
+            "filter_patterns": sum(name.startswith("filters_") for name in names),
+            "grad_cam": sum(name.startswith("gradcam") for name in names)}

@@ -12,11 +12,9 @@ and `convnet.py prepare` takes either:
   not decode. keras.utils.get_file downloads it into ~/.keras/datasets, like every Keras
   download, and the pictures are read straight out of the zip: nothing is unpacked.
 
-Without --download, prepare takes Kaggle's where Kaggle credentials are set up (as before
-Microsoft's route existed), else Microsoft's. --source takes a folder in either layout, or
-a zip, already on this machine. Whether both copies number the pictures alike (Kaggle's
-cat.N.jpg the same picture as Microsoft's Cat/N.jpg) could not be checked where this was
-written (no network), so the README's results come from Kaggle's pictures.
+Without --download, prepare takes Kaggle's where Kaggle credentials are set up, else
+Microsoft's (checked against its SHA-256). --source takes a folder in either layout, or a
+zip, already on this machine. The README's results come from Kaggle's pictures.
 
 `copy_book_subset` copies the book's split (picture_pipeline.SPLITS) into
 `cats_and_dogs_small/<split>/<cats|dogs>/`, named cat.N.jpg and dog.N.jpg as in the book.

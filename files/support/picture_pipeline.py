@@ -285,3 +285,11 @@ def vgg16_preprocess(images):
     BGR order, minus ImageNet's mean pixel), in TensorFlow ops: it runs inside the tf.data
     pipeline, which is TensorFlow whatever backend Keras uses."""
     return tf.reverse(images, axis=[-1]) - tf.constant(IMAGENET_MEAN_BGR)
+
+
+def default_picture(data_dir):
+    """visualize's picture: the book's cat.1700.jpg from the test split, or else the first
+    test picture."""
+    test = find_split(data_dir) / "test"
+    book_cat = test / "cats" / "cat.1700.jpg"
+    return book_cat if book_cat.is_file() else sorted(test.glob("*/*.jpg"))[0]

@@ -9,10 +9,9 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-# Where bfloat16 on a CPU measured faster than float32 for the scratch stage (same
-# accuracy), so mixed precision is on by default there; see the README's backend table.
-# On JAX bfloat16 measured 1.08x slower per epoch, on PyTorch 0.90x (one short run, within
-# noise): both stay float32 unless --mixed-precision.
+# Where bfloat16 on a CPU pays (faster than float32 for the scratch stage, same accuracy):
+# mixed precision is on by default there (files/README.md, Choosing a backend). On JAX and
+# PyTorch it does not pay: both stay float32 unless --mixed-precision.
 BFLOAT16_PAYS_ON_CPU = {"tensorflow": True, "jax": False, "torch": False}
 
 

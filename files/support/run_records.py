@@ -275,6 +275,20 @@ def chosen_runs(entry, records):
     return [best[seed] for seed in sorted(best, key=lambda seed: (seed != 42, seed))]
 
 
+def committed_runs(entry, folder=None):
+    """reproduce.py --reuse with no finished run of the example in its folder (a fresh clone,
+    say): the example's runs kept in `folder` (default RECORDS_DIR), the same ones the
+    README's row is written from, as reproduce.py's runs ([] when none is kept). Only their
+    numbers: the curves beside the book's need a run's folder."""
+    return [{"command": record["command"], "seed": record["settings"]["seed"],
+             "seconds": record["seconds"], "status": "ok",
+             "fields": {key: str(value) for key, value in record["result"].items()},
+             "recorded": f"{record['example']} seed {record['settings']['seed']}, "
+                         f"{record['machine']['name']}, {record.get('date', '')}",
+             "book_distance": record.get("book_distance")}
+            for record in chosen_runs(entry, read_records(folder))]
+
+
 def table_rows(book, records):
     """The README table's rows, one per example of `book` (reproduce.BOOK) and number."""
     rows = []
