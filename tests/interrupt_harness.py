@@ -151,7 +151,7 @@ def moments(work):
             shutil.copyfile(next((split / "train" / f"{name}s").iterdir()),
                             kaggle_train / f"{name}.{number}.jpg")
     scratch = ["scratch", "--epochs", "1000", "--batch-size", "1", "--image-size", "48",
-               "--data-dir", pictures, "--verbose", "0"]
+               "--data-dir", pictures, "--verbose", "0", "--steps-per-epoch", "4"]
     # Epochs of several seconds: an interrupt lost early in the first epoch is then raised
     # again by the repeat a second later, not at the epoch's end (where the backup stops a
     # run too).
@@ -234,18 +234,19 @@ def report(name, signum, code, stdout, stderr, seconds, **more):
           flush=True)
 
 
-def resume_argv(work):
+def resume_argv(work, epochs=9):
+    """A scratch run of `epochs` epochs of 4 batches of 4 small pictures."""
     pictures = work / "resume-pictures"
     if not pictures.exists():
         make_images.make_split_folders(pictures, splits={"train": 8, "validation": 2, "test": 2})
-    return ["scratch", "--epochs", "9", "--batch-size", "2", "--image-size", "48", "--data-dir",
-            str(pictures), "--verbose", "0", "--output-dir", str(work / "resumed")]
+    return ["scratch", "--epochs", str(epochs), "--batch-size", "4", "--image-size", "48",
+            "--data-dir", str(pictures), "--verbose", "0", "--output-dir", str(work / "resumed")]
 
 
 def killed_inside_a_backup(work):
     """SIGKILL while the second epoch's backup is being written: its files are saved, the
     folder not yet renamed (the last flush_to_disk before the rename)."""
-    module, argv = __import__("convnet"), resume_argv(work)
+    module, argv = __import__("convnet"), resume_argv(work, epochs=3)
     flushes = []
 
     def kill_in_the_second_backup(path):

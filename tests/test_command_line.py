@@ -43,11 +43,16 @@ def test_run_turns_data_unavailable_into_exit_2(capsys):
 
 # ---- One run per output folder ------------------------------------------------------------
 
+# Another run holding the folder's lock, as command_line.lock_output_dir takes it (an flock
+# on OUTPUT_DIR/.lock, the holder's process number in it), without importing TensorFlow.
 HOLDS_THE_LOCK = """
-import sys, time
-sys.path.insert(0, {files!r})
-from support import command_line
-command_line.prepare_output_dir({folder!r})
+import fcntl, os, pathlib, time
+pathlib.Path({folder!r}).mkdir(parents=True, exist_ok=True)
+lock = open(pathlib.Path({folder!r}) / ".lock", "a+")
+fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+lock.truncate(0)
+lock.write(str(os.getpid()))
+lock.flush()
 print("holding", flush=True)
 time.sleep(60)
 """
@@ -57,11 +62,9 @@ def test_a_second_run_on_the_same_folder_ends_at_once(tmp_path, capsys):
     import subprocess
     import sys
 
-    from conftest import FILES
-
     folder = tmp_path / "augment"
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDS_THE_LOCK.format(files=str(FILES), folder=str(folder))],
+        [sys.executable, "-c", HOLDS_THE_LOCK.format(folder=str(folder))],
         stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline() == "holding\n"

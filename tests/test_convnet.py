@@ -22,7 +22,6 @@ from conftest import (
     assert_png,
     book_curves_drawn,
     check_training,
-    read_metrics,
     run_convnet,
     run_script,
     write_vgg16_weights,
@@ -358,40 +357,6 @@ def test_augment_help_states_the_book_s_epoch(capsys):
         parser.parse_args(["augment", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--steps-per-epoch" in text and "100 x 32 = 3200 augmented pictures" in text
-
-
-def test_a_stage_stopped_after_epoch_2_goes_on_when_run_again(images, tmp_path, monkeypatch):
-    from support import checkpoints
-
-    keep = checkpoints.EpochBackup.on_epoch_end
-
-    def keep_then_ctrl_c(self, epoch, logs=None):
-        keep(self, epoch, logs)
-        if epoch == 1:
-            raise KeyboardInterrupt
-
-    argv = ["scratch", "--smoke", "--epochs", "3", "--data-dir", images, "--output-dir", tmp_path]
-    monkeypatch.setattr(checkpoints.EpochBackup, "on_epoch_end", keep_then_ctrl_c)
-    stopped = run_convnet(*argv)
-    assert stopped.returncode == 130 and stopped.stderr.splitlines()[-1] == "interrupted"
-    assert (tmp_path / "scratch" / "backup" / "epoch-0002" / "state.json").is_file()
-    monkeypatch.undo()
-
-    resumed = run_convnet(*argv)
-    assert_ok(resumed, "scratch")
-    assert "resuming after epoch 2 of 3" in resumed.stdout
-    metrics = check_training(tmp_path, "scratch", loss_must_fall=False)
-    assert len(metrics["history"]["loss"]) == 3 and len(metrics["epoch_seconds_all"]) == 3
-    assert not (tmp_path / "scratch" / "backup").exists()  # a finished run keeps none
-    # Other settings start over, saying why.
-    monkeypatch.setattr(checkpoints.EpochBackup, "on_epoch_end", keep_then_ctrl_c)
-    assert run_convnet(*argv).returncode == 130
-    monkeypatch.undo()
-    again = run_convnet(*argv, "--seed", "7")
-    assert_ok(again, "scratch")
-    assert "starting over: the settings differ from the stopped run's (seed 42 -> 7)" in (
-        again.stdout)
-    assert len(read_metrics(tmp_path / "scratch")["history"]["loss"]) == 3
 
 
 def test_every_stage_s_smoke_run_needs_no_network(scratch_run, runs, tmp_path):

@@ -142,21 +142,21 @@ def test_a_run_killed_while_its_backup_is_written_goes_on_after_the_epoch_before
     assert code == -signal.SIGKILL and "not killed" not in stdout, stderr[-2000:]
     backup = tmp_path / "resumed" / "scratch" / "backup"
     assert sorted(path.name for path in backup.iterdir()) == ["epoch-0001", "epoch-0002.partial"]
-    argv = interrupt_harness_argv(tmp_path)
+    argv = interrupt_harness_argv(tmp_path, epochs=3)
     result = run_script("convnet", *argv)
     assert result.returncode == 0, result.stderr[-2000:]
     said = [line for line in result.stdout.splitlines()
             if line.startswith(("note:", "resuming", "starting"))]
     assert said[0].startswith(f"note: taking over {backup.parent}: process ")
-    assert said[1:] == [f"resuming after epoch 1 of 9: the stopped run's progress is in {backup} "
+    assert said[1:] == [f"resuming after epoch 1 of 3: the stopped run's progress is in {backup} "
                         f"(delete that folder to start over instead)"]
-    assert len(read_metrics(backup.parent)["history"]["loss"]) == 9
+    assert len(read_metrics(backup.parent)["history"]["loss"]) == 3
 
 
-def interrupt_harness_argv(work):
+def interrupt_harness_argv(work, epochs):
     import interrupt_harness
 
-    return interrupt_harness.resume_argv(work)
+    return interrupt_harness.resume_argv(work, epochs)
 
 
 SWALLOWS_EVERY_INTERRUPT = f"""

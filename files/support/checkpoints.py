@@ -219,7 +219,9 @@ class EpochBackup(keras.callbacks.Callback):
 
 def run_settings(args, more_settings):
     """The settings a stopped run must share with the run that goes on from it."""
-    settings = {key: value for key, value in vars(args).items() if key != "verbose"}
+    # (Not the output folder: the backup lies inside it, so a moved folder goes on too.)
+    settings = {key: value for key, value in vars(args).items()
+                if key not in ("verbose", "output_dir")}
     settings["data_dir"] = picture_pipeline.find_split(args.data_dir).resolve()
     return {key: str(value) for key, value in {**settings, **more_settings}.items()}
 
