@@ -2,8 +2,7 @@
 TensorFlow are paid once): tests/test_stop_signals.py starts it as a terminal starts a script
 (its own process group, the stop signals at their defaults, no blocked signals).
 
-    python tests/interrupt_harness.py WORK_FOLDER           # every moment below
-    python tests/interrupt_harness.py WORK_FOLDER --kill    # SIGKILL inside a backup
+    python tests/interrupt_harness.py WORK_FOLDER
 
 For each moment it runs a script's main(argv) through command_line.run, as `python
 files/<script>.py` does, sends a signal at that moment (SIGINT and SIGHUP to its own process
@@ -13,7 +12,8 @@ signal, the exit code, the last line on stderr, all of stderr, what the run said
 the end of the run. The resume moments stop one training run again and again, each part
 going on from the backup the part before left: inside a batch, during validation, between
 the epoch-end callbacks, during the backup's saves, after the last epoch; then one part runs
-to its end. --kill ends the process with SIGKILL while a backup is being written.
+to its end. Last, a third run ends this process with SIGKILL while its backup is written
+(WORK_FOLDER/killed/), so the process itself ends killed.
 """
 
 import contextlib
@@ -150,21 +150,16 @@ def moments(work):
         for name in ("cat", "dog"):
             shutil.copyfile(next((split / "train" / f"{name}s").iterdir()),
                             kaggle_train / f"{name}.{number}.jpg")
-    scratch = ["scratch", "--epochs", "1000", "--batch-size", "1", "--image-size", "48",
-               "--data-dir", pictures, "--verbose", "0", "--steps-per-epoch", "4"]
     # Epochs of several seconds: an interrupt lost early in the first epoch is then raised
     # again by the repeat a second later, not at the epoch's end (where the backup stops a
     # run too).
-    scratch_long = [*scratch, "--steps-per-epoch", "400"]
+    scratch_long = ["scratch", "--epochs", "1000", "--batch-size", "1", "--image-size", "48",
+                    "--data-dir", pictures, "--verbose", "0", "--steps-per-epoch", "400"]
 
     def at(hook, action, in_first_epoch=False):
         return every_fit_with(At(hook, action, in_first_epoch))
 
     return [
-        ("inside a training batch", "convnet", scratch,
-         at("train_batch_begin", lambda: ctrl_c(delay=0.0))),
-        ("during validation", "convnet", scratch, at("test_batch_begin", lambda: ctrl_c(0.0))),
-        ("between epochs, in a callback", "convnet", scratch, at("epoch_end", ctrl_c)),
         ("lost in C code that clears errors", "convnet", scratch_long,
          at("train_batch_begin", lambda: ctrl_c_lost("c"), in_first_epoch=True)),
         ("lost in a __del__", "convnet", scratch_long,
@@ -234,19 +229,19 @@ def report(name, signum, code, stdout, stderr, seconds, **more):
           flush=True)
 
 
-def resume_argv(work, epochs=9):
-    """A scratch run of `epochs` epochs of 4 batches of 4 small pictures."""
+def resume_argv(work, epochs=9, folder="resumed"):
+    """A scratch run of `epochs` epochs of 4 batches of 4 small pictures, into work/folder."""
     pictures = work / "resume-pictures"
     if not pictures.exists():
         make_images.make_split_folders(pictures, splits={"train": 8, "validation": 2, "test": 2})
     return ["scratch", "--epochs", str(epochs), "--batch-size", "4", "--image-size", "48",
-            "--data-dir", str(pictures), "--verbose", "0", "--output-dir", str(work / "resumed")]
+            "--data-dir", str(pictures), "--verbose", "0", "--output-dir", str(work / folder)]
 
 
 def killed_inside_a_backup(work):
     """SIGKILL while the second epoch's backup is being written: its files are saved, the
     folder not yet renamed (the last flush_to_disk before the rename)."""
-    module, argv = __import__("convnet"), resume_argv(work, epochs=3)
+    module, argv = __import__("convnet"), resume_argv(work, epochs=3, folder="killed")
     flushes = []
 
     def kill_in_the_second_backup(path):
@@ -263,9 +258,6 @@ def killed_inside_a_backup(work):
 
 def main():
     work = Path(sys.argv[1])
-    if sys.argv[2:] == ["--kill"]:
-        killed_inside_a_backup(work)
-        return
     for number, (name, script, argv, patch) in enumerate(moments(work)):
         module = __import__(script)
         argv = [str(arg) for arg in argv] + ["--output-dir", str(work / f"out{number}")]
@@ -276,6 +268,7 @@ def main():
         report(name, signum, code, stdout, stderr, seconds, resumes_after=resumes_after,
                generations=[path.name for path in checkpoints.generations(
                    work / "resumed" / "scratch" / "backup")])
+    killed_inside_a_backup(work)  # the last moment: it ends this process
 
 
 if __name__ == "__main__":
