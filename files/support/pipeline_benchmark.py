@@ -108,6 +108,7 @@ def benchmark(args):
 
 def main(argv=None):
     parser = command_line.make_parser(SCRIPT, __doc__, 3, 20)
+    parser.prog = "python files/support/pipeline_benchmark.py"  # (not a script in files/)
     scratch = convnet.SCRATCH  # the network and the smoke run it times
     parser.add_argument("--image-size", type=command_line.int_in_range(
         scratch.min_image_size, command_line.MAX_IMAGE_SIZE), default=None,
