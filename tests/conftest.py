@@ -2,6 +2,7 @@
 the process itself is under test) and read what it left behind."""
 
 import contextlib
+import errno
 import gc
 import importlib
 import io
@@ -10,6 +11,7 @@ import math
 import os
 import re
 import select
+import socket
 import subprocess
 import sys
 import warnings
@@ -315,6 +317,32 @@ def write_vgg16_weights(path, include_top=False, seed=0):
     return conv
 
 
+NETWORK_ATTEMPTS = []  # what tried to reach the network during the current test
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network():
+    """No test reaches the network (CI may have none): in this process, resolving a name or
+    connecting is refused, as offline, and recorded."""
+    def refuse(*args, **kwargs):
+        NETWORK_ATTEMPTS.append(args[:2])
+        raise OSError(errno.ENETUNREACH, "Network is unreachable (the tests block it)")
+
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name in ((socket, "getaddrinfo"), (socket, "create_connection"),
+                            (socket.socket, "connect"), (socket.socket, "connect_ex")):
+            patch.setattr(owner, name, refuse)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def nothing_tried_the_network():
+    """A test whose code tried the network fails, even if that code took the refusal well."""
+    NETWORK_ATTEMPTS.clear()
+    yield
+    assert NETWORK_ATTEMPTS == [], f"tried the network: {NETWORK_ATTEMPTS}"
+
+
 @pytest.fixture(autouse=True)
 def output_folders_released_after_each_test():
     """A script's main(argv) called directly (not through command_line.run) keeps its output
@@ -333,6 +361,19 @@ def float32_after_each_test():
     keras = sys.modules.get("keras")
     if keras is not None:
         keras.mixed_precision.set_global_policy("float32")
+
+
+# The modules that take longest, longest first: pytest-xdist hands out whole modules in the
+# order collected (--no-loadscope-reorder), so the long ones start at once and the short
+# ones fill the gaps at the end, instead of one worker finishing a long module alone.
+SLOWEST_FIRST = ("test_stop_signals.py", "test_convnet.py", "test_scripts.py", "test_errors.py",
+                 "test_fundamentals.py", "test_convnet_vgg16.py", "test_reproduce.py",
+                 "test_checkpoints.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: place for place, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # (stable: in order)
 
 
 def pytest_collection_finish(session):

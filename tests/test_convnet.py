@@ -8,7 +8,6 @@ convnet.py has its own tests: test_picture_pipeline.py, test_vgg16_weights.py,
 test_convnet_figures.py, test_getting_pictures.py.
 """
 
-import errno
 import json
 
 from support import book_curves, command_line, errors
@@ -36,26 +35,6 @@ def assert_book_curves_drawn(figure, stage, keys=("loss", "val_loss", "accuracy"
     for key in keys:
         assert book[key] in drawn, f"the book's {key} of {stage} is not drawn"
     assert "Keras 2.0.8" in figure["caption"]
-
-
-NETWORK_ATTEMPTS = []  # what tried to reach the network while this module ran
-
-
-@pytest.fixture(scope="module", autouse=True)
-def no_network():
-    """The network is unreachable for every run in this module: resolving a name or
-    connecting is refused (as offline) and recorded."""
-    import socket
-
-    def refuse(*args, **kwargs):
-        NETWORK_ATTEMPTS.append(args[:2])
-        raise OSError(errno.ENETUNREACH, "Network is unreachable (the tests block it)")
-
-    with pytest.MonkeyPatch.context() as patch:
-        for owner, name in ((socket, "getaddrinfo"), (socket, "create_connection"),
-                            (socket.socket, "connect"), (socket.socket, "connect_ex")):
-            patch.setattr(owner, name, refuse)
-        yield
 
 
 @pytest.fixture(scope="module")
@@ -359,17 +338,29 @@ def test_augment_help_states_the_book_s_epoch(capsys):
     assert "--steps-per-epoch" in text and "100 x 32 = 3200 augmented pictures" in text
 
 
-def test_every_stage_s_smoke_run_needs_no_network(scratch_run, runs, tmp_path):
-    # mnist, scratch and augment ran above, in this module, with the network blocked; the
-    # VGG16 stages' --smoke takes an untrained base unless --weights names one.
-    assert scratch_run.returncode == 0
-    (tmp_path / "scratch").symlink_to(runs / "scratch")  # the model visualize reads
-    for stage in ("features", "features-augment", "finetune", "visualize"):
-        result = run_convnet(stage, "--smoke", "--output-dir", tmp_path)
-        assert assert_ok(result, stage)["weights"] == "none"
-        if stage != "finetune":  # (which carries on features-augment's model)
-            assert "the VGG16 base is UNTRAINED" in result.stdout
-    assert NETWORK_ATTEMPTS == []
+def test_a_vgg16_stage_s_smoke_run_needs_no_download(tmp_path, images):
+    # Every test runs with the network blocked (conftest.py); --smoke alone takes an
+    # untrained base for each stage that loads VGG16 (finetune carries on features-augment's
+    # model), so none of them downloads ImageNet's weights.
+    import convnet
+
+    for stage in ("features", "features-augment", "visualize"):
+        args = command_line.parse_stage_args(convnet.STAGES, convnet.__doc__, [stage, "--smoke"])
+        assert args.weights == "none", stage
+    result = run_convnet("features", "--smoke", "--data-dir", images, "--output-dir", tmp_path)
+    assert assert_ok(result, "features")["weights"] == "none"
+    assert "the VGG16 base is UNTRAINED" in result.stdout
+
+
+def test_the_tests_network_block_refuses_and_records():
+    import socket
+
+    from conftest import NETWORK_ATTEMPTS
+
+    with pytest.raises(OSError, match="Network is unreachable"):
+        socket.create_connection(("storage.googleapis.com", 443), timeout=1)
+    assert NETWORK_ATTEMPTS == [(("storage.googleapis.com", 443),)]
+    NETWORK_ATTEMPTS.clear()  # (this one was on purpose)
 
 
 def test_later_stage_without_earlier_model_says_what_to_run(tmp_path, images):

@@ -121,7 +121,7 @@ def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     """finetune without features-augment's model: 'not run' with the script's reason; the
     other example still counts, and the exit code stays 0 (nothing crashed)."""
     # Both run for real: reproduce.py starts each as a subprocess, as a reader would.
-    result = run_script("reproduce", "--smoke", "--only", "mnist,convnet-finetune",
+    result = run_script("reproduce", "--smoke", "--only", "tensors,convnet-finetune",
                         "--output-dir", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     fields = result_fields(result.stdout)
