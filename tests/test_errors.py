@@ -197,14 +197,23 @@ def test_the_help_states_each_range():
 
 @pytest.fixture(scope="module")
 def earlier_runs(tmp_path_factory):
-    """scratch and features-augment smoke models, made in-process once."""
+    """The models scratch and features-augment save, where finetune and visualize look for
+    them: built as those stages build them, not trained (these tests damage or swap them)."""
+    from support import vgg16_weights
+
+    import keras
+
     import convnet
 
     runs = tmp_path_factory.mktemp("earlier")
-    convnet.main(["scratch", "--smoke", "--epochs", "1", "--output-dir", str(runs),
-                  "--verbose", "0"])
-    convnet.main(["features-augment", "--smoke", "--epochs", "1", "--weights", "none",
-                  "--output-dir", str(runs), "--verbose", "0"])
+    for stage in ("scratch", "features-augment"):
+        (runs / stage).mkdir()
+    scratch = convnet.build_small_convnet(48)
+    scratch.optimizer.build(scratch.trainable_variables)  # its state, as training leaves it
+    scratch.save(runs / "scratch" / "model.keras")
+    keras.Sequential([keras.Input((32, 32, 3)), vgg16_weights.load_vgg16("none", 32),
+                      keras.layers.Flatten(), keras.layers.Dense(1, activation="sigmoid")]
+                     ).save(runs / "features-augment" / "model.keras")
     return runs
 
 
