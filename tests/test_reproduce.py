@@ -236,7 +236,7 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
     assert command[command.index("--filters"):command.index("--filters") + 4] == [
         "--filters", "16", "--steps", "40"]
     row = reproduce_table.summarize(entries["convnet-visualize"], [{**runs[0], "fields": {
-        "pngs": "12"}}], changed=["--filters", "16"])
+        "pngs": "14", "class_index": "8"}}], changed=["--filters", "16"])
     assert row["verdict"] == "ran (no book number) (not the book's settings: --filters 16)"
     folder = tmp_path / "convnet" / "visualize"
     write_recorded_run(folder, 42, 0.0, data_dir="d", weights="imagenet", filters=16, steps=40)

@@ -89,6 +89,33 @@ def test_record_keeps_numbers_settings_and_machine_but_no_local_path(tmp_path):
     assert not run_records.RECORDS_DIR.exists()
 
 
+def test_what_visualize_drew_is_recorded_by_file_name(tmp_path):
+    # visualize's metrics.json lists the PNGs it wrote and why it skipped Grad-CAM, both
+    # with paths of the machine that ran: the record keeps the names and the reason.
+    weights = tmp_path / "weights" / "vgg16_notop.h5"
+    metrics = {"script": "convnet", "stage": "visualize", "pngs": 2, "seconds": 90.0,
+               "weights": str(weights), "picture": str(tmp_path / "cat.1700.jpg"),
+               "drawn": {"activations": 1, "filter_patterns": 1, "grad_cam": 0},
+               "files": [str(tmp_path / "runs" / "activations_conv2d.png"),
+                         str(tmp_path / "runs" / "filters_block1_conv1.png")],
+               "skipped": {"grad_cam": f"{weights} holds VGG16's convolutional base only: "
+                                       "see https://keras.io/api/applications/vgg/ (fc1)"}}
+    record = run_records.make_record(ENTRIES["convnet-visualize"], metrics, 90.0,
+                                     "python files/convnet.py visualize", {"seed": 42})
+    assert str(tmp_path) not in json.dumps(record)
+    assert record["result"]["weights"] == "vgg16_notop.h5"
+    assert record["result"]["picture"] == "cat.1700.jpg"
+    assert record["history"]["files"] == ["activations_conv2d.png", "filters_block1_conv1.png"]
+    assert record["history"]["drawn"] == {"activations": 1, "filter_patterns": 1, "grad_cam": 0}
+    assert record["history"]["skipped"] == {"grad_cam": (
+        "vgg16_notop.h5 holds VGG16's convolutional base only: "
+        "see https://keras.io/api/applications/vgg/ (fc1)")}
+    (row,) = [row for row in run_records.table_rows(reproduce.BOOK, [record])
+              if row["name"] == "convnet-visualize"]
+    assert row["verdict"] == ("ran (no book number) (Grad-CAM skipped: the weights hold no "
+                              "ImageNet classifier)")
+
+
 def test_a_smoke_run_is_never_recorded(tmp_path):
     result = run_script("reproduce", "--smoke", "--record", "--only", "mnist",
                         "--output-dir", tmp_path)

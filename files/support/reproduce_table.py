@@ -53,6 +53,9 @@ def summarize(entry, records, smoke=False, epochs=None, changed=()):
         row["verdict"] = "within" if shortfall <= entry["band"] else "below"
     if any(record["fields"].get("weights") == "none" for record in finished):
         row["verdict"] += " (untrained VGG16: weights=none)"
+    if entry["metric"] == "pngs" and any("class_index" not in record["fields"]
+                                         for record in finished):  # visualize's RESULT
+        row["verdict"] += " (Grad-CAM skipped: the weights hold no ImageNet classifier)"
     if epochs is not None and entry.get("epochs"):
         row["shortened"] = f"{epochs} of the book's {entry['epochs']} epochs"
         row["verdict"] += f" (shortened: {row['shortened']})"

@@ -163,12 +163,12 @@ def weights_identity(weights):
 def make_record(entry, metrics, seconds, command, settings):
     """One run's record from its metrics.json: `settings` holds seed, epochs, flags, data
     and weights as reproduce.py ran it; `command` is the command shown, without local paths."""
-    result = {key: without_path(value) for key, value in metrics.items()
+    result = {key: without_paths(value) for key, value in metrics.items()
               if isinstance(value, (int, float, str)) and key != "script"}
     # Per-epoch curves and other lists; the book's own curves are in data/book_curves.json.
-    history = {key: value for key, value in metrics.items()
+    history = {key: without_paths(value) for key, value in metrics.items()
                if isinstance(value, (list, dict)) and key not in ("settings", "book_history")}
-    script_settings = {key: without_path(value) for key, value in
+    script_settings = {key: without_paths(value) for key, value in
                        (metrics.get("settings") or {}).items() if key not in NOT_SETTINGS}
     record = {"example": entry["name"], "command": command, "seconds": round(seconds, 1),
               "settings": {**script_settings, **settings, "book_epochs": entry.get("epochs")},
@@ -179,10 +179,23 @@ def make_record(entry, metrics, seconds, command, settings):
     return record
 
 
-def without_path(value):
-    """A path on the machine that ran (a weights file, say) as its file name only."""
-    return Path(value).name if isinstance(value, str) and ("/" in value or "\\" in value) \
-        else value
+# A path on the machine that ran: absolute or relative, alone or inside a message (not the
+# path part of a URL).
+LOCAL_PATH = re.compile(r"(?<![\w:/.])(?:~|\.{1,2})?/[^\s'\"`,;()]+|[A-Za-z]:\\[^\s'\"`,;()]+")
+
+
+def without_paths(value):
+    """`value` with every path on the machine that ran (a weights file, the PNGs a stage
+    drew, one named in a message) as its file name only; in lists and dicts too."""
+    if isinstance(value, dict):
+        return {key: without_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_paths(item) for item in value]
+    if not isinstance(value, str):
+        return value
+    if ("/" in value or "\\" in value) and not any(space in value for space in " \t\n"):
+        return Path(value.replace("\\", "/")).name  # the whole value is a path
+    return LOCAL_PATH.sub(lambda found: Path(found.group().replace("\\", "/")).name, value)
 
 
 def book_distances(metrics):
