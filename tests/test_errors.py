@@ -197,8 +197,9 @@ def test_the_help_states_each_range():
 
 @pytest.fixture(scope="module")
 def earlier_runs(tmp_path_factory):
-    """The models scratch and features-augment save, where finetune and visualize look for
-    them: built as those stages build them, not trained (these tests damage or swap them)."""
+    """Models of the kinds scratch and features-augment save, where finetune and visualize
+    look for them: scratch's own convnet, and a classifier around an untrained VGG16 base at
+    the smallest size (not trained: these tests damage or swap them)."""
     from support import vgg16_weights
 
     import keras
