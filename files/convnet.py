@@ -371,7 +371,7 @@ def features_augment(args):
 
 def finetune(args):
     policy = precision.use_mixed_precision(args.mixed_precision)
-    model, path, weights = stage_models.load_features_augment_model(args.output_dir)
+    model, path, start = stage_models.load_features_augment_model(args.output_dir)
     image_size = model.input_shape[1]  # the size features-augment trained at
 
     # Unfreeze the top of the base only: block5 holds the most task-specific features,
@@ -395,7 +395,7 @@ def finetune(args):
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
     helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title=f"VGG16 fine-tuned from block5_conv1 (weights={weights})",
+                         title=f"VGG16 fine-tuned from block5_conv1 (weights={start['weights']})",
                          book=book_curves.of(SCRIPT, "finetune"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
     best_model = run.best_model(model)  # the epoch with the lowest validation loss
@@ -404,7 +404,7 @@ def finetune(args):
     results, details = run.results(
         best_model, test=test, last=last, book="0.97 validation, 0.968 test",
         steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
-        skipped_pictures=pictures.skipped, extra={"weights": weights})
+        skipped_pictures=pictures.skipped, extra=start)  # weights, features_augment_epochs
     return results, {**details, "precision": policy, "image_size": image_size}
 
 

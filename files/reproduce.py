@@ -64,8 +64,9 @@ README = REPO_ROOT / "README.md"
 # land and still count as reproduced (seed-to-seed noise); above is always fine (for MAE,
 # lower is better). minutes: a first guess of the time on a 2-core CPU, replaced by this
 # machine's own timings once it has run an example. needs: an earlier stage whose model
-# this one reads. epochs: the book's (what --epochs NAME=N shortens). quick: --seeds
-# repeats it (the others run once). weights: a VGG16 stage, which gets --weights.
+# this one reads; needs_epochs: the book's epochs of that stage (a run from a shorter one
+# says so). epochs: the book's (what --epochs NAME=N shortens). quick: --seeds repeats it
+# (the others run once). weights: a VGG16 stage, which gets --weights.
 
 BOOK = [
     {"name": "mnist", "command": ["mnist.py"], "metric": "test_accuracy", "book": 0.978,
@@ -104,7 +105,8 @@ BOOK = [
      "split": "validation", "band": 0.02, "minutes": 120, "epochs": 30},
     {"name": "convnet-finetune", "command": ["convnet.py", "finetune"],
      "metric": "test_accuracy", "book": 0.968, "source": "1st ed. 5.3", "split": "test",
-     "band": 0.015, "minutes": 300, "needs": "convnet-features-augment", "epochs": 100},
+     "band": 0.015, "minutes": 300, "needs": "convnet-features-augment",
+     "needs_epochs": 30, "epochs": 100},
     {"name": "convnet-visualize", "command": ["convnet.py", "visualize"], "weights": True,
      "metric": "pngs",
      "book": None, "source": "1st ed. 5.4 (figures)", "split": "-", "band": None,

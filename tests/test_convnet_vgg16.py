@@ -2,6 +2,8 @@
 finetune in --smoke mode, in this process, with a small VGG16 weights file in Keras's layout
 (no download). Apart from test_convnet.py so that the two share the test workers."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -53,9 +55,14 @@ def test_features_augment_loads_the_file_and_trains_none_of_vgg16(features_augme
 def test_finetune_unfreezes_exactly_block5(features_augment_run, images, runs, vgg16_notop):
     assert features_augment_run.returncode == 0
     result = run_convnet("finetune", "--smoke", "--data-dir", images, "--output-dir", runs)
-    # The weights the base started from are carried over from features-augment's run.
-    assert assert_ok(result, "finetune")["weights"] == str(vgg16_notop[0])
+    # The weights the base started from are carried over from features-augment's run, and
+    # how many epochs that run trained (so a finetune from a shortened one says so).
+    fields = assert_ok(result, "finetune")
+    assert fields["weights"] == str(vgg16_notop[0])
+    start = json.loads((runs / "features-augment" / "metrics.json").read_text())
+    assert fields["features_augment_epochs"] == str(start["settings"]["epochs"])
     metrics = check_training(runs, "finetune", loss_must_fall=False)
+    assert metrics["features_augment_epochs"] == start["settings"]["epochs"]
     vgg16_trainable = [name for name in metrics["trainable_weights"]
                        if not name.startswith("dense")]
     assert vgg16_trainable == [f"block5_conv{i}/{kind}" for i in (1, 2, 3)

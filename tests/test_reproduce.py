@@ -226,6 +226,13 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
              "fields": {"test_accuracy": "0.97"}}]
     row = reproduce_table.summarize(entries["convnet-finetune"], runs, epochs=20)
     assert row["verdict"] == "within (shortened: 20 of the book's 100 epochs)"
+    # A finetune from a shortened features-augment model says so too.
+    runs[0]["fields"]["features_augment_epochs"] = "2"
+    row = reproduce_table.summarize(entries["convnet-finetune"], runs, epochs=20)
+    assert row["verdict"] == ("within (shortened: 20 of the book's 100 epochs) (from a "
+                              "features-augment model of 2 of the book's 30 epochs)")
+    runs[0]["fields"]["features_augment_epochs"] = 30  # as a record holds it
+    assert reproduce_table.summarize(entries["convnet-finetune"], runs)["verdict"] == "within"
     for bad in ("convnet-finetune=0", "cifar10=3", "tensors"):
         with pytest.raises(SystemExit):
             reproduce.make_parser().parse_args(["--epochs", bad])

@@ -59,6 +59,11 @@ def summarize(entry, records, smoke=False, epochs=None, changed=()):
     if epochs is not None and entry.get("epochs"):
         row["shortened"] = f"{epochs} of the book's {entry['epochs']} epochs"
         row["verdict"] += f" (shortened: {row['shortened']})"
+    start = [int(record["fields"]["features_augment_epochs"]) for record in finished  # finetune
+             if str(record["fields"].get("features_augment_epochs", "")).isdigit()]
+    if start and entry.get("needs_epochs") and min(start) < entry["needs_epochs"]:
+        row["verdict"] += (f" (from a features-augment model of {min(start)} of the book's "
+                           f"{entry['needs_epochs']} epochs)")
     if changed:
         row["changed"] = " ".join(changed)
         row["verdict"] += f" (not the book's settings: {row['changed']})"

@@ -59,14 +59,17 @@ def read_stage_metrics(path, stage):
 
 
 def load_features_augment_model(output_dir):
-    """finetune's start: features-augment's model (with a VGG16 base), its path, and the
-    VGG16 weights it started from (so an untrained base is never hidden)."""
+    """finetune's start: features-augment's model (with a VGG16 base), its path, and what
+    it started from: the VGG16 weights (so an untrained base is never hidden) and how many
+    epochs features-augment trained (so a finetune run from a shortened one says so)."""
     model, path = load_stage_model(output_dir, "features-augment", expected=lambda model: None
                                    if "vgg16" in [layer.name for layer in model.layers]
                                    else "it has no VGG16 base")
     metrics = read_stage_metrics(path.parent / "metrics.json", "features-augment")
     vgg16_weights.weights_note(metrics.get("weights", "unknown"))
-    return model, path, metrics.get("weights", "unknown")
+    epochs = (metrics.get("settings") or {}).get("epochs", "unknown")
+    return model, path, {"weights": metrics.get("weights", "unknown"),
+                         "features_augment_epochs": epochs}
 
 
 def not_a_picture_convnet(model):
