@@ -195,7 +195,7 @@ def scratch(args):
     model = build_small_convnet(args.image_size)
     model.summary()
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
-    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
+    run = checkpoints.TrainingRun(args, model)  # keeps every epoch; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
@@ -221,7 +221,7 @@ def augment(args):
                                               augmentation=BOOK_AUGMENTATION)
     model = build_small_convnet(args.image_size, dropout=True)
     model.summary()
-    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
+    run = checkpoints.TrainingRun(args, model)  # keeps every epoch; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
@@ -283,17 +283,9 @@ def features(args):
     pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
                                               args.seed, for_training=False,
                                               preprocess=picture_pipeline.vgg16_preprocess)
-    # The expensive part runs once per picture, not once per epoch: afterwards only the
-    # small Dense classifier trains, on the stored (4, 4, 512) feature maps.
-    extract_started = time.perf_counter()
-    train_features, train_labels = extract_features(conv_base, pictures.train, args.verbose)
-    val_features, val_labels = extract_features(conv_base, pictures.validation, args.verbose)
-    test_features, test_labels = extract_features(conv_base, pictures.test, args.verbose)
-    print(f"features {train_features.shape} extracted in "
-          f"{time.perf_counter() - extract_started:.1f}s")
-
+    # The classifier trains on the base's output, the (4, 4, 512) feature maps.
     model = keras.Sequential([
-        keras.Input(shape=train_features.shape[1:]),
+        keras.Input(shape=conv_base.output_shape[1:]),
         layers.Flatten(),
         layers.Dense(256, activation="relu"),
         layers.Dropout(0.5),
@@ -302,6 +294,17 @@ def features(args):
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FEATURES.learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     model.summary()
+    # Before the extraction: a stopped run with other settings is refused in seconds.
+    run = checkpoints.TrainingRun(args, model)  # keeps every epoch; goes on after a stop
+
+    # The expensive part runs once per picture, not once per epoch: afterwards only the
+    # small Dense classifier trains, on the stored feature maps.
+    extract_started = time.perf_counter()
+    train_features, train_labels = extract_features(conv_base, pictures.train, args.verbose)
+    val_features, val_labels = extract_features(conv_base, pictures.validation, args.verbose)
+    test_features, test_labels = extract_features(conv_base, pictures.test, args.verbose)
+    print(f"features {train_features.shape} extracted in "
+          f"{time.perf_counter() - extract_started:.1f}s")
 
     def as_dataset(features, labels, shuffle=False):
         dataset = tf.data.Dataset.from_tensor_slices((features, labels))
@@ -309,7 +312,6 @@ def features(args):
             dataset = dataset.shuffle(len(features), seed=args.seed)
         return dataset.batch(args.batch_size)
 
-    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
     # An epoch: one pass over the stored features.
     history = model.fit(as_dataset(train_features, train_labels, shuffle=True),
                         epochs=args.epochs, validation_data=as_dataset(val_features, val_labels),
@@ -351,7 +353,7 @@ def features_augment(args):
                                               augmentation=BOOK_AUGMENTATION,
                                               preprocess=picture_pipeline.vgg16_preprocess)
     model.summary()
-    run = checkpoints.TrainingRun(args)  # keeps every epoch; goes on after a stop
+    run = checkpoints.TrainingRun(args, model)  # keeps every epoch; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
@@ -390,7 +392,7 @@ def finetune(args):
                                               augmentation=BOOK_AUGMENTATION,
                                               preprocess=picture_pipeline.vgg16_preprocess)
     model.summary()
-    run = checkpoints.TrainingRun(args, starting_from=outputs.file_sha256(path))
+    run = checkpoints.TrainingRun(args, model, starting_from=outputs.file_sha256(path))
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)

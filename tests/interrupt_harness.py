@@ -8,12 +8,12 @@ For each moment it runs a script's main(argv) through command_line.run, as `pyth
 files/<script>.py` does, sends a signal at that moment (SIGINT and SIGHUP to its own process
 group, as a terminal does, SIGTERM to itself), and prints one JSON line: the moment, the
 signal, the exit code, the last line on stderr, all of stderr, what the run said of a backup
-(`resuming after ...`, `starting over: ...`, `note: ...`) and the seconds from the signal to
-the end of the run. The resume moments stop one training run again and again, each part
-going on from the backup the part before left: inside a batch, during validation, between
-the epoch-end callbacks, during the backup's saves, after the last epoch; then one part runs
-to its end. Last, a third run ends this process with SIGKILL while its backup is written
-(WORK_FOLDER/killed/), so the process itself ends killed.
+(`resuming after ...`, `no epoch left ...`, `starting over: ...`, `note: ...`) and the
+seconds from the signal to the end of the run. The resume moments stop one training run
+again and again, each part going on from the backup the part before left: inside a batch,
+during validation, between the epoch-end callbacks, during the backup's saves, after the
+last epoch; then one part runs to its end. Last, a third run ends this process with SIGKILL
+while its backup is written (WORK_FOLDER/killed/), so the process itself ends killed.
 """
 
 import contextlib
@@ -222,7 +222,7 @@ def run_once(module, argv, patch):
 def report(name, signum, code, stdout, stderr, seconds, **more):
     lines = stderr.strip().splitlines()
     said = [line for line in stdout.splitlines()
-            if line.startswith(("resuming after", "starting over", "note:"))]
+            if line.startswith(("resuming after", "no epoch left", "starting over", "note:"))]
     print(json.dumps({"moment": name, "signal": signum and signal.Signals(signum).name,
                       "code": code, "last_line": lines[-1] if lines else "", "stderr": stderr,
                       "said": said, "signals": len(sent_at), "seconds": seconds, **more}),

@@ -11,8 +11,9 @@ defaults), waits for `Epoch 3/8`, sends the signal at a random moment of the nex
 (SIGINT and SIGHUP to the process group, as a terminal does; SIGTERM and SIGKILL to the
 process), then runs the same command to its end. A trial passes when the stopped run ended
 as it should (128 + the signal's number and `interrupted`, or killed), the second run said
-`resuming after epoch N` with N at least the number of epochs the first run printed as
-finished, and its metrics.json holds all 8 epochs. One JSON line per trial, then a summary.
+`resuming after epoch N` (or `no epoch left to train: the stopped run's N finished
+epochs`) with N at least the number of epochs the first run printed as finished, and its
+metrics.json holds all 8 epochs. One JSON line per trial, then a summary.
 """
 
 import argparse
@@ -75,8 +76,10 @@ def trial(folder, signum, rng):
     epochs = (len(json.loads(metrics_path.read_text())["history"]["loss"])
               if metrics_path.is_file() else 0)
     resumed = [line for line in second.stdout.splitlines()
-               if line.startswith(("resuming after", "starting over", "note:"))]
-    after = next((int(line.split()[3]) for line in resumed if line.startswith("resuming")), 0)
+               if line.startswith(("resuming after", "no epoch left", "starting over", "note:"))]
+    # "resuming after epoch N of ..." or "no epoch left to train: the stopped run's N ..."
+    after = next((int(line.split()[3 if line.startswith("resuming") else 8])
+                  for line in resumed if line.startswith(("resuming", "no epoch left"))), 0)
     expected_code = -signal.SIGKILL if signum == signal.SIGKILL else 128 + signum
     last = (stderr.strip().splitlines() or [""])[-1]
     ok = (process.returncode == expected_code

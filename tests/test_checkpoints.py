@@ -1,17 +1,47 @@
 """Tests for files/support/checkpoints.py: a training run's backup, one whole generation per epoch,
-and going on after a stop (in-process; real signals are in test_stop_signals.py)."""
+and going on after a stop (in-process; real signals are in test_stop_signals.py).
+
+Most tests decide from one stopped run's backup, copied, what the same command with a flag
+changed does next: TrainingRun alone, no training."""
 
 import argparse
 import json
+import os
+import re
 import shutil
 
-from support import checkpoints
+from support import checkpoints, command_line, errors, precision
 
 import numpy as np
 import pytest
 
+# The flags of a convnet.py stage (features-augment's), as the tests pass them.
+FLAGS = dict(stage="features-augment", epochs=5, batch_size=16, seed=42, smoke=False,
+             verbose=0, image_size=48, steps_per_epoch=None, mixed_precision=None,
+             weights="imagenet", restart=False)
+COMMAND = ["files/convnet.py", "features-augment", "--epochs", "5", "--seed", "42"]
 
-def train(images, output_dir, epochs=5, stop_after=None, verbose=0, val_labels="same"):
+
+def arguments(images, output_dir, **changes):
+    return argparse.Namespace(**{**FLAGS, "data_dir": images, "output_dir": output_dir,
+                                 **changes})
+
+
+def tiny_model(learning_rate=0.01, units=None):
+    """The tests' model, compiled (under Keras's global precision policy)."""
+    import keras
+
+    hidden = [keras.layers.Dense(units, activation="relu")] if units else []
+    model = keras.Sequential([keras.Input((4,)), *hidden,
+                              keras.layers.Dense(1, activation="sigmoid", dtype="float32")],
+                             name="tiny")
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def train(images, output_dir, epochs=5, stop_after=None, val_labels="same", units=None,
+          **changes):
     """A small model trained with a TrainingRun's callbacks (as the image stages do);
     KeyboardInterrupt once epoch `stop_after` is kept."""
     import keras
@@ -21,19 +51,16 @@ def train(images, output_dir, epochs=5, stop_after=None, verbose=0, val_labels="
     x = rng.normal(size=(64, 4)).astype("float32")
     y = (x[:, :1] > 0).astype("float32")
     val_y = {"same": y, "opposite": 1 - y, "nan": np.full_like(y, np.nan)}[val_labels]
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
-    model.compile(optimizer=keras.optimizers.RMSprop(0.01), loss="binary_crossentropy",
-                  metrics=["accuracy"])
-    args = argparse.Namespace(output_dir=output_dir, epochs=epochs, verbose=verbose,
-                              data_dir=images, seed=42)
-    run = checkpoints.TrainingRun(args)
+    model = tiny_model(units=units)
+    args = arguments(images, output_dir, epochs=epochs, **changes)
+    run = checkpoints.TrainingRun(args, model)
 
     def ctrl_c_after(epoch, logs):
         if epoch + 1 == stop_after:
             raise KeyboardInterrupt
 
     stop = keras.callbacks.LambdaCallback(on_epoch_end=ctrl_c_after)
-    history = model.fit(x, y, epochs=epochs, batch_size=16, validation_data=(x, val_y),
+    history = model.fit(x, y, epochs=args.epochs, batch_size=16, validation_data=(x, val_y),
                         initial_epoch=run.initial_epoch, callbacks=[*run.callbacks, stop],
                         verbose=0)
     return history, run, model
@@ -43,30 +70,43 @@ def said(capsys):
     return [line for line in capsys.readouterr().out.splitlines() if "time left" not in line]
 
 
-def resuming(backup, epoch, of=5):
-    return (f"resuming after epoch {epoch} of {of}: the stopped run's progress is in {backup} "
-            f"(delete that folder to start over instead)")
+def resuming(backup, epoch, of=5, aimed=""):
+    return (f"resuming after epoch {epoch} of {of}{aimed}: the stopped run's progress is in "
+            f"{backup} (pass --restart to start over instead)")
 
 
 @pytest.fixture(scope="module")
 def stopped(images, tmp_path_factory):
     """A 5-epoch run stopped once epoch 3 was kept: its backup holds epochs 3 and 2."""
     folder = tmp_path_factory.mktemp("stopped")
-    with pytest.raises(KeyboardInterrupt):
-        train(images, folder, stop_after=3)
+    command_line.COMMAND = COMMAND
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            train(images, folder, stop_after=3)
+    finally:
+        command_line.COMMAND = None
     return folder
 
 
 def stopped_copy(stopped, tmp_path):
-    shutil.copytree(stopped / "backup", tmp_path / "backup")
-    return tmp_path / "backup"
+    """A copy of the stopped run's backup in tmp_path, as if it had run there."""
+    backup = shutil.copytree(stopped / "backup", tmp_path / "backup")
+    for folder in checkpoints.generations(backup):
+        state = json.loads((folder / "state.json").read_text())
+        state["computing"]["output_dir"] = str(tmp_path.resolve())
+        (folder / "state.json").write_text(json.dumps(state))
+    return backup
 
 
-def run_again(images, folder, epochs=5):
+def run_again(images, folder, model=None, **changes):
     """What the same command, run again, makes of the backup (before it trains)."""
-    args = argparse.Namespace(output_dir=folder, epochs=epochs, verbose=0, data_dir=images,
-                              seed=42)
-    return checkpoints.TrainingRun(args)
+    args = arguments(images, folder, **changes)
+    return checkpoints.TrainingRun(args, tiny_model() if model is None else model)
+
+
+def files_of(folder):
+    return {path.relative_to(folder): path.read_bytes() for path in folder.rglob("*")
+            if path.is_file()}
 
 
 def test_a_backup_holds_the_last_two_whole_generations(stopped):
@@ -75,8 +115,12 @@ def test_a_backup_holds_the_last_two_whole_generations(stopped):
     # and state.json with every file's checksum.
     assert sorted(path.name for path in backup.iterdir()) == ["epoch-0002", "epoch-0003"]
     state = json.loads((backup / "epoch-0003" / "state.json").read_text())
-    assert sorted(state["files"]) == ["best.keras", "latest.weights.h5"]
+    assert sorted(state["files"]) == ["best.keras", "latest.weights.h5", "optimizer.npz"]
     assert state["epoch"] == 3 and len(state["history"]["loss"]) == 3 and state["parts"] == 1
+    # What the epochs depend on, how the run computed, and its command line, to print.
+    assert state["settings"]["seed"] == "42" and state["settings"]["learning_rate"] == "0.01"
+    assert state["computing"]["precision"] == "float32" and state["command"] == COMMAND
+    assert "epochs" not in state["settings"] and state["epochs"] == 5
     assert len(state["epoch_seconds"]) == 3 and state["seconds"] >= sum(state["epoch_seconds"])
 
 
@@ -153,12 +197,217 @@ def test_a_backup_with_no_finished_epoch_starts_over(images, tmp_path, capsys):
                             f"finished epoch"]
 
 
-def test_other_settings_start_over(stopped, images, tmp_path, capsys):
+# ---- A flag changed: more epochs go on, a different run is refused, nothing is deleted ----
+
+
+def test_more_epochs_go_on_toward_the_new_count(stopped, images, tmp_path, capsys):
     backup = stopped_copy(stopped, tmp_path)
-    assert run_again(images, tmp_path, epochs=3).initial_epoch == 0
+    run = run_again(images, tmp_path, epochs=8)
+    assert (run.initial_epoch, run.epochs) == (3, 8)
+    assert said(capsys) == [resuming(backup, 3, of=8, aimed=" (the stopped run's --epochs "
+                                                            "was 5)")]
+
+
+@pytest.mark.parametrize("epochs, line", [
+    (3, "no epoch left to train: the stopped run's 3 finished epochs are in {backup}; its "
+        "best epoch is tested (pass --restart to start over instead)"),
+    (2, "no epoch left to train: the stopped run's 3 finished epochs are in {backup}, more "
+        "than --epochs 2: all of them are kept; its best epoch is tested (pass --restart to "
+        "start over instead)"),
+])
+def test_at_or_below_the_epochs_finished_the_run_trains_no_more(epochs, line, stopped, images,
+                                                                tmp_path, capsys):
+    backup = stopped_copy(stopped, tmp_path)
+    history, run, model = train(images, tmp_path, epochs=epochs)
+    assert said(capsys) == [line.format(backup=backup)]
+    # The 3 epochs finished are kept, as a finished run of 3 epochs would have them.
+    assert len(history.history["loss"]) == len(run.epoch_seconds) == run.epochs == 3
+    assert int(model.optimizer.iterations) == 3 * 4
+    assert run.best_model_path() is not None and backup.is_dir()
+
+
+CHANGES = [  # (the flags changed, what the error line names)
+    ({"seed": 7}, "seed 42 -> 7"),
+    ({"batch_size": 5}, "batch size 16 -> 5"),
+    ({"image_size": 64}, "image size 48 -> 64"),
+    ({"steps_per_epoch": 6}, "steps per epoch None -> 6"),
+    ({"weights": "none"}, "weights imagenet -> none"),
+    ({"stage": "finetune"}, "stage features-augment -> finetune"),
+    ({"starting_from": "0a1b"}, "starting from None -> 0a1b"),  # an earlier stage's model
+    ({"seed": 7, "batch_size": 5}, "batch size 16 -> 5, seed 42 -> 7"),
+]
+
+
+@pytest.mark.parametrize("changes, named", CHANGES)
+def test_a_change_the_finished_epochs_depend_on_is_refused(changes, named, stopped, images,
+                                                           tmp_path):
+    backup = stopped_copy(stopped, tmp_path)
+    before = files_of(backup)
+    with pytest.raises(errors.InputError) as refused:
+        run_again(images, tmp_path, **changes)
+    # One line: each difference, the stopped run's own command and --restart.
+    assert str(refused.value) == (
+        f"the stopped run in {backup} (3 finished epochs) was trained with other settings: "
+        f"{named}. To go on with it, run its own command: python files/convnet.py "
+        f"features-augment --epochs 5 --seed 42; to throw it away and start over, add "
+        f"--restart")
+    assert files_of(backup) == before  # nothing deleted
+
+
+@pytest.mark.parametrize("model, named", [
+    (lambda: tiny_model(learning_rate=0.001), "learning rate 0.01 -> 0.001"),
+    (lambda: tiny_model(units=2),  # another network: the code changed
+     "model tiny, 5 parameters (5 trainable) -> tiny, 13 parameters (13 trainable)"),
+])
+def test_the_rate_the_stage_compiles_with_and_its_model_are_compared(model, named, stopped,
+                                                                     images, tmp_path):
+    stopped_copy(stopped, tmp_path)
+    with pytest.raises(errors.InputError, match=re.escape(f"other settings: {named}.")):
+        run_again(images, tmp_path, model=model())
+
+
+def test_other_pictures_are_refused_the_same_pictures_elsewhere_go_on(stopped, images,
+                                                                      tmp_path, capsys):
+    backup = stopped_copy(stopped, tmp_path)
+    split = images / "cats_and_dogs_small"
+    # Compared by their names and contents: a copy elsewhere, or a symlink, are the same.
+    moved = shutil.copytree(split, tmp_path / "moved" / "cats_and_dogs_small")
+    assert run_again(images, tmp_path, data_dir=tmp_path / "moved").initial_epoch == 3
     assert said(capsys) == [
-        "starting over: the settings differ from the stopped run's (epochs 5 -> 3); its "
-        f"backup in {backup} is removed"]
+        f"note: the run goes on with pictures' folder {split.resolve()} -> {moved.resolve()}: "
+        f"its finished epochs do not depend on it", resuming(backup, 3)]
+    os.symlink(images, tmp_path / "linked")
+    assert run_again(images, tmp_path, data_dir=tmp_path / "linked").initial_epoch == 3
+    assert said(capsys) == [resuming(backup, 3)]
+    # One picture changed: other pictures.
+    picture = next((moved / "train" / "cats").iterdir())
+    picture.write_bytes(picture.read_bytes() + b"\0")
+    with pytest.raises(errors.InputError, match=(
+            f"other settings: pictures [0-9a-f]{{16}} in {split.resolve()} -> [0-9a-f]{{16}} "
+            f"in {moved.resolve()}[.]")):
+        run_again(images, tmp_path, data_dir=tmp_path / "moved")
+    assert len(checkpoints.generations(backup)) == 2
+
+
+def test_how_and_where_the_run_computes_goes_on_with_a_note(stopped, images, tmp_path, capsys):
+    import keras
+
+    # --no-mixed-precision, or a CPU with bfloat16 units (or a GPU) found, --verbose and
+    # the output folder moved (the backup lies inside it): one note for all.
+    shutil.copytree(stopped / "backup", tmp_path / "moved" / "backup")
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    run = run_again(images, tmp_path / "moved", mixed_precision=False, verbose=2)
+    assert run.initial_epoch == 3
+    assert said(capsys) == [
+        f"note: the run goes on with precision float32 -> mixed_bfloat16, --mixed-precision "
+        f"default -> off, --verbose 0 -> 2, output folder {stopped.resolve()} -> "
+        f"{(tmp_path / 'moved').resolve()}: its finished epochs do not depend on them",
+        resuming(tmp_path / "moved" / "backup", 3)]
+
+
+def test_restart_removes_the_backup_and_says_so(stopped, images, tmp_path, capsys):
+    backup = stopped_copy(stopped, tmp_path)
+    run = run_again(images, tmp_path, seed=7, restart=True)
+    assert run.initial_epoch == 0 and not backup.exists()
+    assert said(capsys) == [f"starting over (--restart): the stopped run's backup in {backup} "
+                            f"(epochs 1-3) is removed"]
+    run_again(images, tmp_path / "none", restart=True)  # no backup: nothing to say
+    assert said(capsys) == []
+
+
+def test_a_weights_file_is_compared_by_its_contents(images, tmp_path):
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "vgg16.h5").write_bytes(b"other" if name == "c" else b"weights")
+    found = [checkpoints.run_settings(arguments(images, tmp_path, weights=tmp_path / name /
+                                                "vgg16.h5"), {})[0]["weights"]
+             for name in ("a", "b", "c")]
+    assert found[0] == found[1] != found[2] and found[0].startswith("vgg16.h5 (")
+
+
+def as_written_before(backup, images):
+    """The backup as the code before these comparisons wrote it: every flag (but --verbose
+    and --output-dir) in "settings" as text, the picture folder's path, no optimizer.npz."""
+    for folder in checkpoints.generations(backup):
+        state = json.loads((folder / "state.json").read_text())
+        flags = {**FLAGS, "data_dir": (images / "cats_and_dogs_small").resolve()}
+        del flags["restart"], flags["verbose"]
+        state["settings"] = {key: str(value) for key, value in flags.items()}
+        for key in ("format", "computing", "epochs", "command"):
+            del state[key]
+        del state["files"]["optimizer.npz"]
+        (folder / "optimizer.npz").unlink()
+        (folder / "state.json").write_text(json.dumps(state))
+
+
+def test_a_backup_written_before_goes_on(stopped, images, tmp_path, capsys):
+    # (A real run's backup, /root/chain's features-augment, holds these very keys.)
+    backup = stopped_copy(stopped, tmp_path)
+    as_written_before(backup, images)
+    unknown = (f"note: the backup in {backup} was written by an earlier version of this code, "
+               f"which did not keep these settings: learning rate, model; they are taken as "
+               f"unchanged")
+    history, run, model = train(images, tmp_path)
+    assert said(capsys) == [unknown, resuming(backup, 3)]
+    assert int(model.optimizer.iterations) == 5 * 4  # its optimizer's state went on too
+    # Its own generations are of the new layout.
+    state = json.loads((backup / "epoch-0005" / "state.json").read_text())
+    assert state["format"] == checkpoints.FORMAT and "optimizer.npz" in state["files"]
+
+
+def test_a_backup_written_before_is_compared_as_it_can_be(stopped, images, tmp_path, capsys):
+    backup = stopped_copy(stopped, tmp_path)
+    as_written_before(backup, images)
+    with pytest.raises(errors.InputError) as refused:
+        run_again(images, tmp_path, seed=7)
+    assert str(refused.value) == (
+        f"the stopped run in {backup} (3 finished epochs) was trained with other settings: "
+        f"seed 42 -> 7. To go on with it, run it again with its own settings (the left side "
+        f"of each change); to throw it away and start over, add --restart")
+    capsys.readouterr()
+    # Pictures elsewhere: it did not keep what they were, and says so.
+    moved = shutil.copytree(images, tmp_path / "moved")
+    assert run_again(images, tmp_path, data_dir=moved, epochs=8).initial_epoch == 3
+    note, unknown, resumed = said(capsys)
+    assert note == (f"note: the run goes on with pictures' folder "
+                    f"{(images / 'cats_and_dogs_small').resolve()} -> "
+                    f"{(moved / 'cats_and_dogs_small').resolve()}: its finished epochs do not "
+                    f"depend on it")
+    assert unknown.endswith("did not keep these settings: pictures, learning rate, model; "
+                            "they are taken as unchanged")
+    assert resumed == resuming(backup, 3, of=8, aimed=" (the stopped run's --epochs was 5)")
+
+
+@pytest.mark.parametrize("stopped_in, goes_on_in", [("mixed_float16", "float32"),
+                                                    ("float32", "mixed_float16")])
+def test_the_optimizer_s_state_goes_on_across_the_loss_scaling_wrapper(
+        stopped_in, goes_on_in, images, tmp_path, monkeypatch, capsys):
+    # Under mixed_float16 (a CUDA GPU: forced here on the CPU) Keras wraps the optimizer for
+    # loss scaling, with more variables: the weights file alone cannot give a wrapped
+    # optimizer's state to a plain one, nor the other way round.
+    import keras
+
+    def trained_in(policy, epochs):
+        keras.mixed_precision.set_global_policy("float32")
+        monkeypatch.setattr(precision, "cuda_gpu_available", lambda: True)
+        assert precision.use_mixed_precision(policy != "float32") == policy
+        history, run, model = train(images, tmp_path, epochs=epochs)
+        wrapped = isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+        assert wrapped == (policy == "mixed_float16")
+        return model
+
+    before = trained_in(stopped_in, epochs=1)  # its backup: epoch 1, as the model ended
+    capsys.readouterr()
+    after = trained_in(goes_on_in, epochs=1)  # loads the backup, trains no more
+    assert any(f"precision {stopped_in} -> {goes_on_in}" in line for line in said(capsys))
+    # The resumed model holds the weights and the optimizer's state the backup was made of.
+    for kept, loaded in [(before.weights, after.weights),
+                         (checkpoints.unwrapped(before.optimizer).variables,
+                          checkpoints.unwrapped(after.optimizer).variables)]:
+        for variable, value in zip(kept, loaded, strict=True):
+            np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable),
+                                          keras.ops.convert_to_numpy(value))
+    assert int(checkpoints.unwrapped(after.optimizer).iterations) == 4
 
 
 def test_the_clock_says_the_time_left_after_the_first_epoch(images, tmp_path, capsys):
@@ -212,3 +461,21 @@ def test_the_best_epoch_s_model_is_kept_and_reported(validation, images, tmp_pat
     assert len(details["epoch_seconds_all"]) == 4 and details["pictures_per_epoch"] is None
     json.dumps(details)  # what goes into metrics.json
     assert "best epoch" in capsys.readouterr().out
+
+
+def test_every_stage_with_a_backup_takes_restart(capsys):
+    import inspect
+
+    import convnet
+
+    for name, (function, _) in convnet.STAGES.items():
+        keeps_a_backup = "checkpoints.TrainingRun(" in inspect.getsource(function)
+        argv = [name, "--restart"] + (["--source", "x"] if name == "prepare" else [])
+        if keeps_a_backup:
+            assert command_line.parse_stage_args(convnet.STAGES, "", argv).restart is True
+            with pytest.raises(SystemExit):
+                command_line.parse_stage_args(convnet.STAGES, "", [name, "--help"])
+            assert "--restart" in capsys.readouterr().out, name
+        else:
+            with pytest.raises(SystemExit):  # an unknown flag there
+                command_line.parse_stage_args(convnet.STAGES, "", argv)

@@ -126,12 +126,14 @@ def test_a_stop_at_every_moment_a_reader_meets(harness):
     assert [run["signal"] for run in parts[:-1]] == [
         "SIGTERM", "SIGINT", "SIGHUP", "SIGINT", "SIGTERM", "SIGHUP", "SIGINT"]
     assert parts[0]["said"] == []
+    backup = tmp_path / "resumed" / "scratch" / "backup"
     for before, part in zip(parts, parts[1:], strict=False):
         after = before["resumes_after"]
         assert part["said"] == [
-            f"resuming after epoch {after} of 9: the stopped run's progress is in "
-            f"{tmp_path / 'resumed' / 'scratch' / 'backup'} (delete that folder to start over "
-            f"instead)"], before["moment"]
+            f"resuming after epoch {after} of 9: the stopped run's progress is in {backup} "
+            f"(pass --restart to start over instead)" if after < 9 else
+            f"no epoch left to train: the stopped run's 9 finished epochs are in {backup}; "
+            f"its best epoch is tested (pass --restart to start over instead)"], before["moment"]
         assert before["generations"] == [f"epoch-{after:04d}", f"epoch-{after - 1:04d}"][
             :min(after, 2)]
     assert parts[-1]["code"] == 0, parts[-1]["stderr"][-2000:]
@@ -156,7 +158,7 @@ def test_a_run_killed_while_its_backup_is_written_goes_on_after_the_epoch_before
             if line.startswith(("note:", "resuming", "starting"))]
     assert said[0].startswith(f"note: taking over {backup.parent}: process ")
     assert said[1:] == [f"resuming after epoch 1 of 3: the stopped run's progress is in {backup} "
-                        f"(delete that folder to start over instead)"]
+                        f"(pass --restart to start over instead)"]
     assert len(read_metrics(backup.parent)["history"]["loss"]) == 3
 
 

@@ -1,17 +1,36 @@
 """Checkpoints and resuming: an image stage stopped at any moment goes on after its last
-finished epoch when the same command runs again.
+finished epoch when it runs again, unless what those epochs depend on has changed.
 
-`TrainingRun(args)` gives a stage's `fit` its callbacks and its `initial_epoch`. After every
-epoch, OUTPUT_DIR/backup/ receives one *generation*, a folder epoch-NNNN/ that holds the
-whole state of the run at that epoch's end:
+`TrainingRun(args, model)` gives a stage's `fit` its callbacks and its `initial_epoch`.
+After every epoch, OUTPUT_DIR/backup/ receives one *generation*, a folder epoch-NNNN/ that
+holds the whole state of the run at that epoch's end:
 
 - latest.weights.h5: the model's weights and the optimizer's state (`model.save_weights`
   keeps both, `model.load_weights` gives both back);
+- optimizer.npz: the optimizer's variables once more, without the loss-scaling wrapper
+  Keras puts around the optimizer under mixed_float16 (which `load_weights` cannot match
+  with an unwrapped one): a run stopped in one precision goes on in another with its
+  optimizer's state;
 - best.keras: the model of the epoch with the lowest validation loss so far (a hard link to
   the previous generation's file when this epoch was not better);
-- state.json: the epoch number, the history, the epoch times, the best validation loss and
-  its epoch, the run's settings, the time of every part of the run so far, and each file's
-  SHA-256.
+- state.json: the epoch number, the history, the epoch times, the best validation loss,
+  the run's settings, its command line, the time of every part of the run so far, and
+  each file's SHA-256.
+
+Run again, a stage compares its settings with the stopped run's:
+
+- what the finished epochs depend on (the pictures, by their names and contents; the seed,
+  batch size, image size, steps per epoch, VGG16's weights, the learning rate the stage
+  compiles with, the model, an earlier stage's model, any other flag of the stage): a
+  change ends the run with one `error:` line that names each change, the stopped run's own
+  command and --restart; nothing is removed;
+- --epochs is where the run ends, not what it has done: the run goes on toward the new
+  count, and at or below the epochs already finished it trains no more and tests the best;
+- how and where it computes (the precision, a GPU found or lost, --verbose, the output
+  folder, the pictures' folder): the run goes on and says what changed in one `note:` line.
+
+A backup goes when the run finishes (`remove_backup`), with --restart, or when nothing whole
+is left in it (no finished epoch, every generation damaged), each with one line.
 
 A generation is written as epoch-NNNN.partial/, every file flushed to the disk, and only
 then renamed to epoch-NNNN/: a folder appears under its final name at once and whole, so a
@@ -29,21 +48,36 @@ between or during those writes leaves files that disagree.
 import json
 import math
 import os
+import shlex
 import shutil
+import subprocess
 import time
+import warnings
 from pathlib import Path
 
-from support import command_line, errors, outputs, picture_pipeline, stop_signals
+from support import command_line, errors, outputs, picture_pipeline, run_records, stop_signals
 
 import keras
 import numpy as np
 
 BACKUP_FOLDER = "backup"
 WEIGHTS_FILE = "latest.weights.h5"  # Keras wants the .weights.h5 ending
+OPTIMIZER_FILE = "optimizer.npz"
 BEST_FILE = "best.keras"
 STATE_FILE = "state.json"
 PARTIAL = ".partial"
 CLOCK_EVERY_SECONDS = 600  # on long stages, the time left again at most every 10 minutes
+# state.json's layout. Backups without "format" were written before the pictures, the
+# learning rate and the model were compared, with every flag in "settings".
+FORMAT = 2
+
+# How and where a run computes: a change goes on, with a note (see the module's docstring).
+COMPUTING = {"precision": "precision", "mixed_precision": "--mixed-precision",
+             "verbose": "--verbose", "output_dir": "output folder",
+             "data_dir": "pictures' folder"}
+# Not settings: --epochs is where the run ends, --smoke acts through the other flags,
+# --restart says what to do with the backup.
+NOT_SETTINGS = {"epochs", "smoke", "restart", *COMPUTING}
 
 
 class TrainingRun:
@@ -51,18 +85,23 @@ class TrainingRun:
     backup of every epoch and let the same command, run again after a stop (Ctrl-C, a closed
     terminal, a laptop asleep, a killed process), go on after the last finished epoch.
 
+    `model` is the stage's compiled model (its learning rate, its size and its precision
+    are settings); `more_settings` are what else its epochs depend on (an earlier stage's
+    model, say). With a backup whose epochs reach --epochs or beyond, `args.epochs`
+    becomes the number of epochs finished: the run trains no more and is of those epochs.
     `fit` returns the history of all epochs, those before a stop too; `epoch_seconds` holds
     every epoch's time, `seconds_before` the time the earlier parts of the run took. After
     `fit`, `best_model` gives the best epoch's model (the one the stage tests) and `results`
-    the stage's numbers. What must not change between the parts: the flags
-    (but --verbose), the picture folder, and `more_settings` (an earlier stage's model, say).
+    the stage's numbers.
     """
 
-    def __init__(self, args, **more_settings):
+    def __init__(self, args, model=None, **more_settings):
         self.backup_dir = Path(args.output_dir) / BACKUP_FOLDER
-        self.settings = run_settings(args, more_settings)
+        self.settings, self.computing = run_settings(args, more_settings, model)
+        self.command = command_line.COMMAND  # the command line, as the reader typed it
         self.started = command_line.STARTED or time.perf_counter()  # this part's start
-        state = self.earlier_state(args.epochs)
+        state = self.earlier_state(args)
+        self.epochs = args.epochs
         self.generation = state["folder"] if state else None
         self.initial_epoch = state["epoch"] if state else 0
         self.history = state["history"] if state else {}
@@ -72,9 +111,13 @@ class TrainingRun:
         self.parts = state["parts"] + 1 if state else 1
         self.callbacks = [EpochBackup(self), Clock(self, args.epochs, args.verbose)]
 
-    def earlier_state(self, epochs):
-        """The newest whole generation of a stopped run with the same settings, or None (and
-        the backup goes, with one line saying why when there was one)."""
+    def earlier_state(self, args):
+        """The newest whole generation of a stopped run with the same settings, or None
+        (--restart, no backup, or none whole: the backup goes, with one line saying why).
+        Other settings end the run in one `error:` line (InputError), the backup kept."""
+        if getattr(args, "restart", False):
+            self.remove_for_restart()
+            return None
         if not self.backup_dir.is_dir():
             return None
         state, problem = None, f"the backup in {self.backup_dir} holds no finished epoch"
@@ -84,19 +127,80 @@ class TrainingRun:
                 break
             problem = f"the backup in {self.backup_dir} is damaged ({folder.name}: {damage})"
             print(f"note: {problem}")
-        changed = [f"{key} {state['settings'].get(key)} -> {value}"
-                   for key, value in self.settings.items()
-                   if state and state["settings"].get(key) != value]
-        if changed:
-            problem = (f"the settings differ from the stopped run's ({', '.join(changed)}); "
-                       f"its backup in {self.backup_dir} is removed")
-        if not state or changed:
+        if not state:
             print(f"starting over: {problem}")
             shutil.rmtree(self.backup_dir)
             return None
-        print(f"resuming after epoch {state['epoch']} of {epochs}: the stopped run's progress "
-              f"is in {self.backup_dir} (delete that folder to start over instead)")
+        changed, notes = self.compare(state, args)
+        if changed:
+            raise errors.InputError(self.refusal(state, changed))
+        for note in notes:
+            print(f"note: {note}")
+        finished, hint = state["epoch"], "pass --restart to start over instead"
+        if finished >= args.epochs:
+            more = (f", more than --epochs {args.epochs}: all of them are kept"
+                    if finished > args.epochs else "")
+            print(f"no epoch left to train: the stopped run's {finished} finished epochs are "
+                  f"in {self.backup_dir}{more}; its best epoch is tested ({hint})")
+            args.epochs = finished  # this run is of the epochs finished
+            return state
+        aimed = stopped_run_epochs(state)
+        aimed = f" (the stopped run's --epochs was {aimed})" if aimed not in (None,
+                                                                            args.epochs) else ""
+        print(f"resuming after epoch {finished} of {args.epochs}{aimed}: the stopped run's "
+              f"progress is in {self.backup_dir} ({hint})")
         return state
+
+    def compare(self, state, args):
+        """(the changes of what the stopped run's finished epochs depend on, notes on the
+        rest), each change as `name before -> now`."""
+        before, now = dict(state["settings"]), dict(self.settings)
+        computing = state.get("computing", {})
+        unknown = []
+        if state.get("format") != FORMAT:  # an earlier layout: every flag in "settings"
+            computing = {key: before.pop(key) for key in COMPUTING if key in before}
+            before = {key: value for key, value in before.items() if key not in NOT_SETTINGS}
+            if "weights" in now:  # then kept as typed, not by content
+                now["weights"] = str(args.weights)
+            unknown = [key for key in now if key not in before]
+            if computing.get("data_dir") == self.computing["data_dir"]:
+                # The same folder: taken as the same pictures, as that code did.
+                before["pictures"] = now["pictures"]
+                unknown.remove("pictures")
+        changed = [change(key, before.get(key), now.get(key), computing, self.computing)
+                   for key in [*now, *(key for key in before if key not in now)]
+                   if key not in unknown and before.get(key) != now.get(key)]
+        differing = [change(key, computing[key], value)
+                     for key, value in self.computing.items()
+                     if key in computing and computing[key] != value]
+        notes = []
+        if differing:
+            notes.append(f"the run goes on with {', '.join(differing)}: its finished epochs "
+                         f"do not depend on {'it' if len(differing) == 1 else 'them'}")
+        if unknown:
+            names = ", ".join(key.replace("_", " ") for key in unknown)
+            notes.append(f"the backup in {self.backup_dir} was written by an earlier version "
+                         f"of this code, which did not keep these settings: {names}; they "
+                         f"are taken as unchanged")
+        return changed, notes
+
+    def refusal(self, state, changed):
+        """The `error:` line of a run whose settings differ from the stopped run's."""
+        command = state.get("command")
+        again = (f"run its own command: {format_command(command)}" if command else
+                 "run it again with its own settings (the left side of each change)")
+        return (f"the stopped run in {self.backup_dir} ({state['epoch']} finished epochs) "
+                f"was trained with other settings: {', '.join(changed)}. To go on with it, "
+                f"{again}; to throw it away and start over, add --restart")
+
+    def remove_for_restart(self):
+        if not self.backup_dir.exists():
+            return
+        newest = generations(self.backup_dir)
+        what = f"epochs 1-{int(newest[0].name.split('-')[1])}" if newest else "no finished epoch"
+        shutil.rmtree(self.backup_dir)
+        print(f"starting over (--restart): the stopped run's backup in {self.backup_dir} "
+              f"({what}) is removed")
 
     def best_model_path(self):
         """The best epoch's model (None before any finite validation loss)."""
@@ -157,14 +261,19 @@ class TrainingRun:
         shutil.rmtree(partial, ignore_errors=True)  # left by a run killed while writing it
         partial.mkdir(parents=True)
         model.save_weights(partial / WEIGHTS_FILE)
+        with open(partial / OPTIMIZER_FILE, "wb") as file:
+            np.savez(file, *[keras.ops.convert_to_numpy(variable)
+                             for variable in unwrapped(model.optimizer).variables])
         best = self.best_model_path()
         if improved:
             model.save(partial / BEST_FILE)
         elif best:
             link_or_copy(best, partial / BEST_FILE)
         names = sorted(path.name for path in partial.iterdir())
-        state = {"epoch": epoch, "history": self.history, "epoch_seconds": self.epoch_seconds,
-                 "best_val_loss": self.best_val_loss, "settings": self.settings,
+        state = {"format": FORMAT, "epoch": epoch, "history": self.history,
+                 "epoch_seconds": self.epoch_seconds, "best_val_loss": self.best_val_loss,
+                 "settings": self.settings, "computing": self.computing,
+                 "epochs": self.epochs, "command": self.command,
                  "seconds": self.seconds_before + time.perf_counter() - self.started,
                  "parts": self.parts, "files": {name: outputs.file_sha256(partial / name)
                                                 for name in names}}
@@ -194,7 +303,26 @@ class EpochBackup(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         if optimizer is not None and not optimizer.built:  # its variables, to load into
             optimizer.build(self.model.trainable_variables)
-        self.model.load_weights(self.run.generation / WEIGHTS_FILE)
+        # The weights always fit; the optimizer's state in the weights file only when both
+        # runs' optimizers are wrapped alike for loss scaling (Keras then skips it with a
+        # warning): optimizer.npz holds it unwrapped.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.model.load_weights(self.run.generation / WEIGHTS_FILE)
+        skipped = False
+        for warning in caught:
+            if "Skipping variable loading for optimizer" in str(warning.message):
+                skipped = True
+            else:
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+        saved = self.run.generation / OPTIMIZER_FILE
+        if saved.is_file() and restore_optimizer(optimizer, saved):
+            return
+        if skipped:
+            print("note: the backup's optimizer state does not fit this run's optimizer (it "
+                  "was saved in another precision by an earlier version of this code): the "
+                  "optimizer starts afresh from the stopped run's weights")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.perf_counter()
@@ -217,13 +345,86 @@ class EpochBackup(keras.callbacks.Callback):
         history.epoch = list(range(len(self.run.epoch_seconds)))
 
 
-def run_settings(args, more_settings):
-    """The settings a stopped run must share with the run that goes on from it."""
-    # (Not the output folder: the backup lies inside it, so a moved folder goes on too.)
-    settings = {key: value for key, value in vars(args).items()
-                if key not in ("verbose", "output_dir")}
-    settings["data_dir"] = picture_pipeline.find_split(args.data_dir).resolve()
-    return {key: str(value) for key, value in {**settings, **more_settings}.items()}
+def run_settings(args, more_settings, model=None):
+    """(what the finished epochs depend on, how and where the run computes), as text: the
+    flags (but those of NOT_SETTINGS), the pictures and VGG16's weights by their names and
+    contents (not by their paths: a moved folder holds the same pictures), the model's
+    learning rate, size and precision, and `more_settings`."""
+    split = picture_pipeline.find_split(args.data_dir)
+    settings = {key: value for key, value in vars(args).items() if key not in NOT_SETTINGS}
+    settings["pictures"] = run_records.data_identity("convnet", None, split)["files"][
+        f"{run_records.PICTURES}/"]
+    weights = settings.get("weights")
+    if weights is not None and weights not in ("imagenet", "none"):
+        identity = run_records.weights_identity(weights)
+        settings["weights"] = f"{identity['name']} ({identity['sha256']})"
+    precision = keras.mixed_precision.global_policy().name
+    if model is not None:
+        optimizer = unwrapped(model.optimizer)
+        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        settings["learning_rate"] = f"{rate:g}"
+        settings["model"] = (f"{model.name}, {count_parameters(model.weights):,} parameters "
+                             f"({count_parameters(model.trainable_weights):,} trainable)")
+        precision = model.dtype_policy.name
+    computing = {"precision": precision,
+                 "mixed_precision": getattr(args, "mixed_precision", None),
+                 "verbose": args.verbose, "output_dir": Path(args.output_dir).resolve(),
+                 "data_dir": split.resolve()}
+    return ({key: str(value) for key, value in {**settings, **more_settings}.items()},
+            {key: str(value) for key, value in computing.items()})
+
+
+def count_parameters(weights):
+    return sum(math.prod(weight.shape) for weight in weights)
+
+
+def unwrapped(optimizer):
+    """The optimizer itself, without the loss-scaling wrapper of mixed_float16."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer
+
+
+def restore_optimizer(optimizer, path):
+    """Give `optimizer` (unwrapped) the variables saved in `path`: False when they do not
+    fit (another optimizer, other weights)."""
+    variables = unwrapped(optimizer).variables
+    with np.load(path) as saved:
+        values = [saved[f"arr_{index}"] for index in range(len(saved.files))]
+    if [tuple(value.shape) for value in values] != [tuple(var.shape) for var in variables]:
+        return False
+    for variable, value in zip(variables, values, strict=True):
+        variable.assign(value)
+    return True
+
+
+MIXED_PRECISION = {"None": "default", "True": "on", "False": "off"}
+
+
+def change(key, before, now, computing=None, computing_now=None):
+    """`name before -> now`, with the names the command line uses; the pictures with
+    their folders."""
+    if key == "mixed_precision":
+        before, now = MIXED_PRECISION.get(before, before), MIXED_PRECISION.get(now, now)
+    if key == "pictures" and computing and "data_dir" in computing:
+        before = f"{before} in {computing['data_dir']}"
+        now = f"{now} in {computing_now['data_dir']}"
+    return f"{COMPUTING.get(key, key.replace('_', ' '))} {before} -> {now}"
+
+
+def stopped_run_epochs(state):
+    """The --epochs of the run that wrote `state` (None if unknown)."""
+    epochs = state.get("epochs", state["settings"].get("epochs"))
+    try:
+        return int(epochs)
+    except (TypeError, ValueError):
+        return None
+
+
+def format_command(argv):
+    """A command line to copy: `python files/convnet.py ...`, quoted for the shell."""
+    join = subprocess.list2cmdline if os.name == "nt" else shlex.join
+    return join(["python", *argv])
 
 
 def generations(backup_dir):

@@ -269,6 +269,10 @@ def add_stage_flags(parser, name, stage, script="convnet"):
                  + (f"{steps}, the book's: {steps} x {stage.batch_size} = "
                     f"{steps * stage.batch_size} augmented pictures per epoch)"
                     if steps else "one pass over the training pictures, as the book)"))
+        group.add_argument("--restart", action="store_true",
+                           help=f"throw away the backup a stopped run left in OUTPUT_DIR/"
+                                f"{name}/backup/ and start from epoch 1 (without it, a stopped "
+                                f"run goes on after its last finished epoch, or says why not)")
         group.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
                            help="compute in float16 on a CUDA GPU, bfloat16 on a CPU with "
                                 "bfloat16 units (AMX/AVX512-BF16) (default: on where one of "
@@ -327,8 +331,11 @@ def has_split(data_dir):
 
 
 def parse_stage_args(stages, description, argv=None):
-    """Parse convnet.py's flags; --smoke caps the epochs and switches to the sample data."""
+    """Parse convnet.py's flags; --smoke caps the epochs and switches to the sample data.
+    The command line is kept in COMMAND (a stopped run's backup shows it)."""
+    global COMMAND
     args = make_stage_parser(stages, description).parse_args(argv)
+    COMMAND = list(sys.argv) if argv is None else ["files/convnet.py", *map(str, argv)]
     stage = stages[args.stage][1]
     args.output_dir = args.output_dir / args.stage
     if hasattr(args, "weights") and args.weights is None:
@@ -351,6 +358,9 @@ def parse_stage_args(stages, description, argv=None):
             args.filters = min(args.filters, 4)
             args.steps = min(args.steps, 5)
     return args
+
+
+COMMAND = None  # the command line parse_stage_args last read: [script, arguments...]
 
 
 def run(main):
