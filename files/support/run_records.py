@@ -41,7 +41,7 @@ PICTURES = "cats_and_dogs_small"
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
 # Settings that are paths on the machine that ran, or say nothing about the run.
-NOT_SETTINGS = {"output_dir", "data_dir", "verbose", "weights", "smoke"}
+NOT_SETTINGS = {"output_dir", "data_dir", "verbose", "weights", "smoke", "restart"}
 
 
 # --------------------------------------------------------------------------------------
