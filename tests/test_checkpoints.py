@@ -254,13 +254,22 @@ def test_a_change_the_finished_epochs_depend_on_is_refused(changes, named, stopp
     assert files_of(backup) == before  # nothing deleted
 
 
+def other_optimizer():
+    import keras
+
+    model = tiny_model()
+    model.compile(optimizer=keras.optimizers.Adam(0.01), loss="binary_crossentropy")
+    return model
+
+
 @pytest.mark.parametrize("model, named", [
     (lambda: tiny_model(learning_rate=0.001), "learning rate 0.01 -> 0.001"),
+    (other_optimizer, "optimizer RMSprop -> Adam"),
     (lambda: tiny_model(units=2),  # another network: the code changed
      "model tiny, 5 parameters (5 trainable) -> tiny, 13 parameters (13 trainable)"),
 ])
-def test_the_rate_the_stage_compiles_with_and_its_model_are_compared(model, named, stopped,
-                                                                     images, tmp_path):
+def test_the_optimizer_the_stage_compiles_and_its_model_are_compared(model, named, stopped,
+                                                                    images, tmp_path):
     stopped_copy(stopped, tmp_path)
     with pytest.raises(errors.InputError, match=re.escape(f"other settings: {named}.")):
         run_again(images, tmp_path, model=model())
@@ -345,8 +354,8 @@ def test_a_backup_written_before_goes_on(stopped, images, tmp_path, capsys):
     backup = stopped_copy(stopped, tmp_path)
     as_written_before(backup, images)
     unknown = (f"note: the backup in {backup} was written by an earlier version of this code, "
-               f"which did not keep these settings: learning rate, model; they are taken as "
-               f"unchanged")
+               f"which did not keep these settings: optimizer, learning rate, model; they are "
+               f"taken as unchanged")
     history, run, model = train(images, tmp_path)
     assert said(capsys) == [unknown, resuming(backup, 3)]
     assert int(model.optimizer.iterations) == 5 * 4  # its optimizer's state went on too
@@ -373,8 +382,8 @@ def test_a_backup_written_before_is_compared_as_it_can_be(stopped, images, tmp_p
                     f"{(images / 'cats_and_dogs_small').resolve()} -> "
                     f"{(moved / 'cats_and_dogs_small').resolve()}: its finished epochs do not "
                     f"depend on it")
-    assert unknown.endswith("did not keep these settings: pictures, learning rate, model; "
-                            "they are taken as unchanged")
+    assert unknown.endswith("did not keep these settings: pictures, optimizer, learning rate, "
+                            "model; they are taken as unchanged")
     assert resumed == resuming(backup, 3, of=8, aimed=" (the stopped run's --epochs was 5)")
 
 

@@ -20,8 +20,8 @@ holds the whole state of the run at that epoch's end:
 Run again, a stage compares its settings with the stopped run's:
 
 - what the finished epochs depend on (the pictures, by their names and contents; the seed,
-  batch size, image size, steps per epoch, VGG16's weights, the learning rate the stage
-  compiles with, the model, an earlier stage's model, any other flag of the stage): a
+  batch size, image size, steps per epoch, VGG16's weights, the optimizer and the learning
+  rate the stage compiles with, the model, an earlier stage's model, any other flag): a
   change ends the run with one `error:` line that names each change, the stopped run's own
   command and --restart; nothing is removed;
 - --epochs is where the run ends, not what it has done: the run goes on toward the new
@@ -85,7 +85,7 @@ class TrainingRun:
     backup of every epoch and let the same command, run again after a stop (Ctrl-C, a closed
     terminal, a laptop asleep, a killed process), go on after the last finished epoch.
 
-    `model` is the stage's compiled model (its learning rate, its size and its precision
+    `model` is the stage's compiled model (its optimizer, learning rate, size and precision
     are settings); `more_settings` are what else its epochs depend on (an earlier stage's
     model, say). With a backup whose epochs reach --epochs or beyond, `args.epochs`
     becomes the number of epochs finished: the run trains no more and is of those epochs.
@@ -145,9 +145,9 @@ class TrainingRun:
             args.epochs = finished  # this run is of the epochs finished
             return state
         aimed = stopped_run_epochs(state)
-        aimed = f" (the stopped run's --epochs was {aimed})" if aimed not in (None,
-                                                                            args.epochs) else ""
-        print(f"resuming after epoch {finished} of {args.epochs}{aimed}: the stopped run's "
+        was = f" (the stopped run's --epochs was {aimed})" if aimed not in (None, args.epochs) \
+            else ""
+        print(f"resuming after epoch {finished} of {args.epochs}{was}: the stopped run's "
               f"progress is in {self.backup_dir} ({hint})")
         return state
 
@@ -320,8 +320,8 @@ class EpochBackup(keras.callbacks.Callback):
         if saved.is_file() and restore_optimizer(optimizer, saved):
             return
         if skipped:
-            print("note: the backup's optimizer state does not fit this run's optimizer (it "
-                  "was saved in another precision by an earlier version of this code): the "
+            print("note: the backup's optimizer state does not fit this run's optimizer (a "
+                  "backup of an earlier version of this code, made in another precision): the "
                   "optimizer starts afresh from the stopped run's weights")
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -362,6 +362,7 @@ def run_settings(args, more_settings, model=None):
     if model is not None:
         optimizer = unwrapped(model.optimizer)
         rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        settings["optimizer"] = type(optimizer).__name__
         settings["learning_rate"] = f"{rate:g}"
         settings["model"] = (f"{model.name}, {count_parameters(model.weights):,} parameters "
                              f"({count_parameters(model.trainable_weights):,} trainable)")
