@@ -33,7 +33,7 @@ import shutil
 import time
 from pathlib import Path
 
-from support import command_line, errors, outputs, picture_pipeline, stop_signals
+from support import command_line, console, errors, outputs, picture_pipeline, stop_signals
 
 import keras
 import numpy as np
@@ -83,7 +83,7 @@ class TrainingRun:
             if state:
                 break
             problem = f"the backup in {self.backup_dir} is damaged ({folder.name}: {damage})"
-            print(f"note: {problem}")
+            console.say(f"note: {problem}")
         changed = [f"{key} {state['settings'].get(key)} -> {value}"
                    for key, value in self.settings.items()
                    if state and state["settings"].get(key) != value]
@@ -173,7 +173,7 @@ class TrainingRun:
             outputs.flush_to_disk(partial / name)
         if final.exists():  # a damaged generation the run went back from
             shutil.rmtree(final)
-        partial.rename(final)
+        outputs.replace(partial, final)
         outputs.flush_to_disk(self.backup_dir)
         self.generation = final
         for folder in generations(self.backup_dir)[2:]:  # keep this one and the one before
