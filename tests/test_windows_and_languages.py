@@ -3,9 +3,9 @@ command_line.py, outputs.py, stop_signals.py, run_records.py): output no charact
 `error:` lines that start a line of their own, the output folder's lock where it cannot be
 taken, and the promises of files/README.md on a Windows-like Python.
 
-The Windows-like runs (tests/windows_like.py) simulate on Linux what differs there: no fcntl,
-no SIGHUP or SIGKILL, Ctrl-Break, hard links refused, a read-only fsync refused, renames
-refused once; under a legacy code page (cp1252), into a folder named with a letter outside it.
+The Windows-like runs simulate on Linux, in this process, what differs there: no fcntl, no
+SIGHUP or SIGKILL, Ctrl-Break, hard links refused, a read-only fsync refused, renames refused
+once; writing in a legacy code page (cp1252) into a folder named with a letter outside it.
 The GitHub workflow runs the whole suite on real Windows and macOS."""
 
 import contextlib
@@ -14,12 +14,12 @@ import http.server
 import io
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
+import types
 from pathlib import Path
 
 from support import command_line, console, getting_pictures, outputs, run_records
@@ -40,38 +40,138 @@ NAME = "Łukasz"  # not in cp1252, the code page of a Western European Windows
 # --- A Windows-like Python, a legacy code page ---------------------------------------------
 
 
-@pytest.mark.skipif(fcntl is None or not hasattr(signal, "SIGUSR1"),
-                    reason="simulates Windows with POSIX's fcntl and SIGUSR1")
-def test_smoke_runs_on_a_windows_like_python_under_a_legacy_code_page(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-X", "warn_default_encoding", str(REPO_ROOT / "tests" /
-                                                            "windows_like.py"), str(tmp_path)],
-        cwd=REPO_ROOT, capture_output=True, timeout=240,
-        env=process_environment({"PYTHONIOENCODING": "cp1252"}))
-    stdout, stderr = done.stdout.decode("cp1252"), done.stderr.decode("cp1252")  # (strict)
-    assert done.returncode == 0, stderr[-3000:]
-    assert "Traceback" not in stdout + stderr
-    runs = re.findall(r"^=== (.+) exit (\d+)$", stdout, re.M)
-    stopped = 128 + signal.SIGUSR1  # Ctrl-Break, played by SIGUSR1
-    assert runs == [("scratch stopped", str(stopped)), ("scratch resumed", "0"),
-                    ("tensors", "0")], stderr[-3000:]
+def msvcrt_stand_in(counts):
+    """msvcrt's locking(fd, mode, nbytes) on POSIX's byte-range locks: nbytes from the
+    file's position, refused with EACCES where another process holds them (LK_NBLCK)."""
+    def locking(fd, mode, nbytes):
+        start = os.lseek(fd, 0, os.SEEK_CUR)
+        if mode == 0:  # LK_UNLCK
+            fcntl.lockf(fd, fcntl.LOCK_UN, nbytes, start, os.SEEK_SET)
+            return
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, nbytes, start, os.SEEK_SET)
+        except OSError:
+            raise OSError(errno.EACCES, "Permission denied") from None
+        counts["msvcrt_locks"] += 1
+
+    return types.SimpleNamespace(LK_UNLCK=0, LK_LOCK=1, LK_NBLCK=2, locking=locking)
+
+
+@pytest.fixture
+def windows_like(monkeypatch):
+    """This process as a Windows Python meets the scripts: no fcntl (the lock is msvcrt's),
+    no SIGHUP or SIGKILL but SIGBREAK (played by SIGUSR1), hard links refused as on FAT and
+    exFAT, fsync refused on a file opened read-only, each rename refused once (an
+    antivirus reading the new file). Yields the counts of what the simulation met."""
+    if fcntl is None or not hasattr(signal, "SIGUSR1"):
+        pytest.skip("simulates Windows with POSIX's fcntl and SIGUSR1")
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers need the main thread")
+    counts = dict.fromkeys(("msvcrt_locks", "link_refused", "fsync_refused", "fsync_done",
+                            "replace_refused"), 0)
+    monkeypatch.setattr(command_line, "fcntl", None)
+    monkeypatch.setattr(command_line, "msvcrt", msvcrt_stand_in(counts))
+    monkeypatch.delattr(signal, "SIGHUP")
+    monkeypatch.delattr(signal, "SIGKILL")
+    monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
+    real_fsync, real_replace, refused = os.fsync, os.replace, set()
+
+    def link(source, *args, **kwargs):
+        counts["link_refused"] += 1
+        raise OSError(errno.EPERM, "Operation not permitted", str(source))
+
+    def fsync(fd):
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDONLY:
+            counts["fsync_refused"] += 1
+            raise OSError(errno.EBADF, "Bad file descriptor")
+        counts["fsync_done"] += 1
+        return real_fsync(fd)
+
+    def replace(source, target, **kwargs):
+        if str(target) not in refused:
+            refused.add(str(target))
+            counts["replace_refused"] += 1
+            raise PermissionError(errno.EACCES, "Access is denied", str(source), None,
+                                  str(target))
+        return real_replace(source, target, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    return counts
+
+
+def run_in_cp1252(main):
+    """command_line.run(main) writing to streams in cp1252 that refuse what it cannot hold,
+    as a process's redirected output on a Western European Windows, set up as the scripts
+    set up theirs (console.setup): (exit code, stdout, stderr)."""
+    import keras
+
+    raw = io.BytesIO(), io.BytesIO()
+    streams = [io.TextIOWrapper(buffer, encoding="cp1252") for buffer in raw]
+    saved, code = (sys.stdout, sys.stderr), 0
+    sys.stdout, sys.stderr = streams
+    try:
+        console.setup()
+        command_line.run(main)
+    except SystemExit as exit_info:
+        code = exit_info.code
+    finally:
+        for stream in streams:
+            stream.flush()
+        sys.stdout, sys.stderr = saved
+        keras.backend.clear_session()
+    return code, *(buffer.getvalue().decode("cp1252") for buffer in raw)  # (strict)
+
+
+def test_a_stage_stopped_by_ctrl_break_goes_on_on_a_windows_like_python_under_cp1252(
+        windows_like, tmp_path, monkeypatch):
+    from support import checkpoints
+
+    import convnet
+
     folder = tmp_path / NAME
+    argv = ["scratch", "--smoke", "--epochs", "2", "--output-dir", str(folder), "--verbose", "0"]
+    write = checkpoints.TrainingRun.write_generation
+
+    def write_then_ctrl_break(self, *args, **kwargs):  # once, after the first epoch's backup
+        write(self, *args, **kwargs)
+        monkeypatch.setattr(checkpoints.TrainingRun, "write_generation", write)
+        os.kill(os.getpid(), signal.SIGBREAK)
+
+    monkeypatch.setattr(checkpoints.TrainingRun, "write_generation", write_then_ctrl_break)
+    code, out, err = run_in_cp1252(lambda: convnet.main(argv))
+    assert (code, err.splitlines()[-1]) == (128 + signal.SIGUSR1, "interrupted"), err
+    backup = folder / "scratch" / "backup"
+    assert [path.name for path in backup.iterdir()] == ["epoch-0001"]
+
+    code, out, err = run_in_cp1252(lambda: convnet.main(argv))
+    assert code == 0 and "Traceback" not in out + err, err
     shown = str(folder).replace(NAME, "?ukasz")  # as cp1252 writes it
-    assert "interrupted" in stderr.splitlines()
-    assert f"resuming after epoch 1 of 2: the stopped run's progress is in {shown}" in stdout
-    assert f"first five digits saved to {shown}" in stdout
+    assert f"resuming after epoch 1 of 2: the stopped run's progress is in {shown}" in out
+    assert f"model saved to {shown}" in out and out.splitlines()[-1].startswith("RESULT ")
     metrics = json.loads((folder / "scratch" / "metrics.json").read_text("utf-8"))
-    assert len(metrics["history"]["loss"]) == 2 and metrics["parts"] == 2  # stopped, went on
-    assert not (folder / "scratch" / "backup").exists()
+    assert len(metrics["history"]["loss"]) == 2 and metrics["parts"] == 2
+    assert not backup.exists()
     assert (folder / "scratch" / ".lock").read_text("utf-8") == ""  # released
-    assert (folder / "tensors" / "metrics.json").is_file()
-    counts = json.loads(re.search(r"^=== simulated (.+)$", stdout, re.M).group(1))
-    assert counts["msvcrt_locks"] == 3 and counts["replace_refused"] > 0
-    assert counts["fsync_refused"] > 0 and counts["fsync_done"] > 0
-    # Every text file this project opens names its encoding (libraries' own may not).
-    ours = [line for line in stderr.splitlines()
-            if "EncodingWarning" in line and line.startswith(str(REPO_ROOT))]
-    assert ours == []
+    assert windows_like["msvcrt_locks"] == 2 and windows_like["replace_refused"] > 0
+    assert windows_like["fsync_refused"] > 0 and windows_like["fsync_done"] > 0
+
+
+def test_a_backend_error_naming_a_folder_outside_the_code_page_is_one_line(tmp_path):
+    # A real process: its stream's encoding (PYTHONIOENCODING) is under test. The backend
+    # check ends it before Keras loads, so it takes about a second.
+    home = tmp_path / NAME
+    home.mkdir()
+    (home / "keras.json").write_text('{"backend": "theano"}', encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "files" / "mnist.py"), "--smoke"], cwd=REPO_ROOT,
+        capture_output=True, timeout=120, env=process_environment(
+            {"PYTHONIOENCODING": "cp1252", "KERAS_HOME": str(home), "KERAS_BACKEND": ""}))
+    err = done.stderr.decode("cp1252")
+    assert done.returncode == 2 and "Traceback" not in err, err
+    assert err.splitlines()[-1].startswith(
+        f"error: Keras backend 'theano' (from {str(home).replace(NAME, '?ukasz')}")
 
 
 # --- Lines of their own -------------------------------------------------------------------

@@ -36,9 +36,12 @@ import threading
 from support import console
 
 REPEAT_SECONDS = 1.0  # how long a lost interrupt goes unnoticed, at most
-# SIGHUP exists on Linux and macOS only, SIGBREAK on Windows only.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
-                     if hasattr(signal, name))
+# SIGHUP exists on Linux and macOS only, SIGBREAK on Windows only: those of them that exist.
+STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+
+
+def stop_signals():
+    return tuple(getattr(signal, name) for name in STOP_SIGNAL_NAMES if hasattr(signal, name))
 _current = []  # the _Stop of the run in progress (held_back() reads it)
 
 
@@ -99,7 +102,7 @@ def stopping_on_signals():
     if threading.current_thread() is not threading.main_thread():
         yield None
         return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    previous = {signum: signal.getsignal(signum) for signum in stop_signals()}
     ours = [signum for signum, handler in previous.items()
             if handler in (signal.SIG_DFL, signal.default_int_handler)]
     stop = _Stop()
