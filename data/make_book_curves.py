@@ -84,12 +84,12 @@ def main():
     parser.add_argument("source", type=Path, help="the collected logs (book_curves.json)")
     parser.add_argument("--out", type=Path, default=HERE / "book_curves.json")
     args = parser.parse_args()
-    curves = book_curves(json.loads(args.source.read_text()))
+    curves = book_curves(json.loads(args.source.read_text(encoding="utf-8")))
     text = json.dumps(curves, indent=1)
     # One line per curve: a list of numbers reads better flat.
     text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]",
                   lambda match: "[" + " ".join(match.group(1).split()) + "]", text)
-    args.out.write_text(text + "\n")
+    args.out.write_text(text + "\n", encoding="utf-8", newline="\n")  # LF, as committed
     print(f"wrote {args.out} ({sum(len(stages) for stages in curves['curves'].values())} runs)")
 
 

@@ -5,12 +5,12 @@
 - `vectorize_sequences`: multi-hot encoding of word-id lists (IMDB, Reuters);
 - `decode_words`: word ids back to text.
 
-It imports no module of this project: the machinery lives in support/.
+Its one tie to the machinery in support/: plot_history renames its finished picture with
+support.outputs.replace (tried again while another program holds the file, as on Windows).
 """
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
@@ -61,7 +61,9 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
     # Written under another name, then renamed: a stopped run never leaves half a picture.
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     fig.savefig(partial, dpi=100, format="png")
-    os.replace(partial, path)
+    from support import outputs  # (here: support.book_curves imports this module)
+
+    outputs.replace(partial, path)
     plt.close(fig)
     return path
 

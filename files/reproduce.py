@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 
 # First: importing support checks the Keras backend setting before Keras loads.
-from support import command_line, reproduce_table, run_records
+from support import command_line, console, reproduce_table, run_records
 from support.command_line import REPO_ROOT
 from support.errors import InputError
 
@@ -148,8 +148,9 @@ def extra_flags(args, entry):
 
 
 def shown_command(command):
-    """The command as a reader types it, from the repository root."""
-    return " ".join(["python", *[str(Path(part).relative_to(REPO_ROOT))
+    """The command as a reader types it, from the repository root, with forward slashes
+    (which Windows takes too): the same text in records and the README on every system."""
+    return " ".join(["python", *[Path(part).relative_to(REPO_ROOT).as_posix()
                                  if part.startswith(str(REPO_ROOT)) else part
                                  for part in command[1:]]])
 
@@ -174,8 +175,12 @@ def run_example(entry, args, seed):
             "seconds": 0.0, "status": "not run",
             "reason": f"no finished run with these settings in {args.reuse} (--reuse)"})}
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    # The example writes UTF-8 into the pipes, whatever the system's code page, and is read
+    # as UTF-8: a path with any name in it reaches this script as it is.
+    done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8",
+                          errors="replace", cwd=REPO_ROOT,
+                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2",
+                               "PYTHONIOENCODING": "utf-8"})
     seconds = time.perf_counter() - started
     record = {"command": shown_command(command), "seconds": seconds, "seed": seed}
     lines = done.stdout.strip().splitlines()
@@ -385,9 +390,10 @@ def earlier_timings(args):
         return {}
     try:
         return {row["name"]: float(row["seconds"]) for row in
-                json.loads(previous.read_text())["rows"] if not row.get("smoke")}
+                json.loads(previous.read_text(encoding="utf-8"))["rows"]
+                if not row.get("smoke")}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        print(f"note: {previous} could not be read; estimating times from the book's")
+        console.say(f"note: {previous} could not be read; estimating times from the book's")
         return {}
 
 
@@ -488,7 +494,7 @@ def print_result(rows, total):
           + " ".join(f"{key.replace(' ', '_')}={value}" for key, value in counts.items())
           + f" seconds={total:.1f}", flush=True)
     if crashed:
-        print(f"error: crashed: {', '.join(crashed)}", file=sys.stderr)
+        console.say(f"error: crashed: {', '.join(crashed)}", file=sys.stderr)
         sys.exit(1)
 
 

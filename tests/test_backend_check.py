@@ -27,6 +27,7 @@ def test_an_unknown_backend_name_is_one_line(backend, tmp_path):
     message = assert_input_error(result, repr(backend), "tensorflow, jax, torch",
                                  "the environment variable KERAS_BACKEND")
     assert "unset KERAS_BACKEND" in message
+    assert '`export KERAS_BACKEND=jax` (PowerShell: `$env:KERAS_BACKEND = "jax"`)' in message
 
 
 def test_an_unknown_backend_in_keras_json_names_the_file(tmp_path):

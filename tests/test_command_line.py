@@ -1,6 +1,8 @@
 """Unit tests of files/support/command_line.py: the common flags, --smoke, `run`'s exit
 codes, and one run per output folder."""
 
+import sys
+
 from support import command_line, errors
 
 import pytest
@@ -58,6 +60,8 @@ time.sleep(60)
 """
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="the holder takes the lock with fcntl "
+                    "(POSIX); Windows' msvcrt path: tests/test_windows_and_languages.py")
 def test_a_second_run_on_the_same_folder_ends_at_once(tmp_path, capsys):
     import subprocess
     import sys

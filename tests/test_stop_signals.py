@@ -22,6 +22,11 @@ import pytest
 import make_images
 from conftest import FILES, REPO_ROOT, process_environment, read_metrics, run_script
 
+# Processes started as a POSIX terminal starts them (process groups, SIGHUP, select on pipes);
+# Windows' Ctrl-Break: tests/test_windows_and_languages.py.
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP") or not hasattr(os, "killpg"),
+                                reason="POSIX only: SIGHUP, process groups, killpg")
+
 STOP_WITHIN = 10  # seconds from the signal; the runs here stop within about one
 
 

@@ -1,14 +1,17 @@
 """The machinery around the book's scripts, kept out of them: a script reads top to bottom
 as the book does and leans on one import, `from support import ...`.
 
-Importing this package first checks the Keras backend setting (backend_check), before the
-script imports Keras: a mistyped KERAS_BACKEND ends in one line, not a traceback from inside
+Importing this package first makes stdout and stderr safe for every character
+(console.setup), then checks the Keras backend setting (backend_check), before the script
+imports Keras: a mistyped KERAS_BACKEND ends in one line, not a traceback from inside
 Keras. pyproject.toml's isort settings keep `from support import ...` above `import keras`.
 
+- console: output no character can crash; `error:` and `note:` lines on lines of their own
 - backend_check: the Keras backend setting, checked; matplotlib without a display
 - command_line: the common flags, convnet.py's stages and their flags, the output folder
   and its lock, `run` (one `error:` line, exit code 2; stop signals: `interrupted`)
-- stop_signals: Ctrl-C, SIGTERM and SIGHUP stop every script the same way
+- stop_signals: Ctrl-C, SIGTERM and SIGHUP (Ctrl-Break on Windows) stop every script the
+  same way
 - errors: the errors behind the one-line messages
 - outputs: files written atomically, metrics.json and the RESULT line, the progress bar
 - book_curves: the book's own training curves beside a run's, and how far apart they are
@@ -25,4 +28,8 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 - reproduce_table, run_records: reproduce.py's table, and the records in data/records/
 """
 
-from support import backend_check  # noqa: F401  (checks the backend when imported)
+from support import console
+
+console.setup()  # before anything is printed, the backend check's error line included
+
+from support import backend_check  # noqa: E402, F401  (checks the backend when imported)

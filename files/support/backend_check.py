@@ -27,10 +27,13 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")  # write PNG files; never needs a display
 
+from support import console  # noqa: E402
 from support.errors import error_reason  # noqa: E402
 
 BACKEND_PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 BACKEND_EXTRAS = {"tensorflow": ".", "jax": ".[jax]", "torch": ".[torch]"}
+# The setting in a POSIX shell (Linux, macOS) and in Windows PowerShell.
+SET_JAX = "`export KERAS_BACKEND=jax` (PowerShell: `$env:KERAS_BACKEND = \"jax\"`)"
 
 
 def backend_setting():
@@ -41,7 +44,7 @@ def backend_setting():
     keras_home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras")
     config = keras_home / "keras.json"
     try:
-        backend = json.loads(config.read_text()).get("backend")
+        backend = json.loads(config.read_text(encoding="utf-8")).get("backend")
     except (OSError, ValueError, AttributeError):  # no file, or one Keras ignores too
         backend = None
     return (backend, str(config)) if backend else ("tensorflow", "Keras's default")
@@ -52,9 +55,9 @@ def check_backend():
     scripts run on, or one whose package is not installed."""
     backend, source = backend_setting()
     if backend not in BACKEND_PACKAGES:
-        fix = ("`export KERAS_BACKEND=jax`, or unset KERAS_BACKEND for tensorflow"
+        fix = (f"{SET_JAX}, or unset KERAS_BACKEND for tensorflow"
                if source.startswith("the environment") else
-               "edit \"backend\" in that file, or override it with `export KERAS_BACKEND=jax`")
+               f"edit \"backend\" in that file, or override it with {SET_JAX}")
         _exit_with(f"Keras backend {backend!r} (from {source}) is not one of "
                    f"{', '.join(BACKEND_PACKAGES)}; set it to one of them: {fix}.")
     if backend == "tensorflow":
@@ -69,7 +72,7 @@ def check_backend():
 
 
 def _exit_with(message):
-    print(f"error: {message}", file=sys.stderr)
+    console.say(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)
 
 

@@ -55,7 +55,15 @@ import time
 import warnings
 from pathlib import Path
 
-from support import command_line, errors, outputs, picture_pipeline, run_records, stop_signals
+from support import (
+    command_line,
+    console,
+    errors,
+    outputs,
+    picture_pipeline,
+    run_records,
+    stop_signals,
+)
 
 import keras
 import numpy as np
@@ -126,7 +134,7 @@ class TrainingRun:
             if state:
                 break
             problem = f"the backup in {self.backup_dir} is damaged ({folder.name}: {damage})"
-            print(f"note: {problem}")
+            console.say(f"note: {problem}")
         if not state:
             print(f"starting over: {problem}")
             shutil.rmtree(self.backup_dir)
@@ -135,7 +143,7 @@ class TrainingRun:
         if changed:
             raise errors.InputError(self.refusal(state, changed))
         for note in notes:
-            print(f"note: {note}")
+            console.say(f"note: {note}")
         finished, hint = state["epoch"], "pass --restart to start over instead"
         if finished >= args.epochs:
             more = (f", more than --epochs {args.epochs}: all of them are kept"
@@ -282,7 +290,7 @@ class TrainingRun:
             outputs.flush_to_disk(partial / name)
         if final.exists():  # a damaged generation the run went back from
             shutil.rmtree(final)
-        partial.rename(final)
+        outputs.replace(partial, final)
         outputs.flush_to_disk(self.backup_dir)
         self.generation = final
         for folder in generations(self.backup_dir)[2:]:  # keep this one and the one before
@@ -320,7 +328,7 @@ class EpochBackup(keras.callbacks.Callback):
         if saved.is_file() and restore_optimizer(optimizer, saved):
             return
         if skipped:
-            print("note: the backup's optimizer state does not fit this run's optimizer (a "
+            console.say("note: the backup's optimizer state does not fit this run's optimizer (a "
                   "backup of an earlier version of this code, made in another precision): the "
                   "optimizer starts afresh from the stopped run's weights")
 

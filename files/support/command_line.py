@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import errno
 import os
 import sys
 import tempfile
@@ -29,9 +30,13 @@ try:
     import fcntl
 except ImportError:  # Windows
     fcntl = None
+try:
+    import msvcrt
+except ImportError:  # everywhere but Windows
+    msvcrt = None
 
-from support import outputs, stop_signals
-from support.errors import InputError
+from support import console, outputs, stop_signals
+from support.errors import InputError, error_reason
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # files/support/ -> the repository
 SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"  # what --smoke reads
@@ -142,34 +147,70 @@ def prepare_output_dir(folder):
 
 
 # One run per output folder: two commands writing the same folder at once would overwrite
-# each other's backups and checkpoints. An flock on OUTPUT_DIR/.lock is released by the
-# kernel when its process ends, however it ends (SIGKILL, a power cut); the file holds the
-# holder's process number, emptied when the run releases it, so a number still there names
-# a run that was killed.
+# each other's backups and checkpoints. A lock on OUTPUT_DIR/.lock (flock on Linux and
+# macOS, msvcrt.locking of one byte past the file's text on Windows) is released by the
+# operating system when its process ends, however it ends (SIGKILL, a power cut); the file
+# holds the holder's process number, emptied when the run releases it, so a number still
+# there names a run that was killed. Only a lock another process holds refuses a run: a
+# file system that cannot lock (NFS without its lock daemon, some network and VM shares)
+# gets one `note:` line, and the run goes on without the lock.
 LOCK_FILE = ".lock"
+LOCK_OFFSET = 1 << 20  # where Windows' lock sits: locked bytes cannot be read there
+# What a lock held by another process raises: flock's, and msvcrt.locking's on Windows.
+HELD_ELSEWHERE = {errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES}
+HELD_ELSEWHERE_WINDOWS = HELD_ELSEWHERE | {errno.EDEADLK}
 _held_locks = {}  # folder -> its open lock file, for the runs of this process
+
+
+def _lock(file):
+    """Lock `file` without waiting; OSError as the operating system refused it."""
+    if fcntl is not None:
+        fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    else:
+        os.lseek(file.fileno(), LOCK_OFFSET, os.SEEK_SET)
+        msvcrt.locking(file.fileno(), msvcrt.LK_NBLCK, 1)
+
+
+def _unlock(file):
+    if fcntl is None and msvcrt is not None:  # (flock's goes with the file's closing)
+        with contextlib.suppress(OSError):
+            os.lseek(file.fileno(), LOCK_OFFSET, os.SEEK_SET)
+            msvcrt.locking(file.fileno(), msvcrt.LK_UNLCK, 1)
 
 
 def lock_output_dir(folder):
     """Take `folder`'s lock, or end in one `error:` line naming the process that holds it.
-    Runs in one process one after the other (the tests) share it."""
+    Runs in one process one after the other (the tests) share it. Where no lock can be
+    taken for another reason, one `note:` line says so and the run goes on."""
     folder = Path(folder).resolve()
-    if fcntl is None or folder in _held_locks:  # no flock on Windows
+    if folder in _held_locks:
         return
-    lock = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # held until released
+    if fcntl is None and msvcrt is None:
+        console.say(f"note: no file locking on this system: nothing stops another run from "
+                    f"writing to {folder} meanwhile")
+        return
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+        lock = open(folder / LOCK_FILE, "a+", encoding="utf-8")  # held until released
+    except OSError as error:
+        _go_on_unlocked(folder, error)
+        return
+    try:
+        _lock(lock)
+    except OSError as error:
         lock.seek(0)
         holder = lock.read().strip() or "?"
         lock.close()
+        held = HELD_ELSEWHERE if fcntl is not None else HELD_ELSEWHERE_WINDOWS
+        if error.errno not in held:
+            _go_on_unlocked(folder, error)
+            return
         raise InputError(f"another run (process {holder}) is writing to {folder}: wait for it "
                          f"to end, or pass another --output-dir") from None
     lock.seek(0)
     earlier = lock.read().strip()
     if earlier and earlier != str(os.getpid()):
-        print(f"note: taking over {folder}: process {earlier}, which wrote there, ended "
-              f"without releasing it")
+        console.say(f"note: taking over {folder}: process {earlier}, which wrote there, ended "
+                    f"without releasing it")
     lock.seek(0)
     lock.truncate()
     lock.write(str(os.getpid()))
@@ -177,13 +218,21 @@ def lock_output_dir(folder):
     _held_locks[folder] = lock
 
 
+def _go_on_unlocked(folder, error):
+    reason = error.strerror or error_reason(error)
+    console.say(f"note: could not lock {folder} ({reason}): the run goes on, but nothing "
+                f"stops another run from writing there meanwhile")
+
+
 def release_output_dirs():
     """Release every output folder this process holds (the lock files stay, emptied)."""
     while _held_locks:
         _, lock = _held_locks.popitem()
         with contextlib.suppress(OSError):
+            lock.seek(0)
             lock.truncate(0)
             lock.flush()
+        _unlock(lock)
         lock.close()  # closing releases the flock
 
 
@@ -366,25 +415,27 @@ COMMAND = None  # the command line parse_stage_args last read: [script, argument
 def run(main):
     """Call `main()`; a problem with the reader's input (InputError) or a write the
     environment made fail (no space left, ...) becomes one line on stderr and exit code 2; a
-    stop signal (Ctrl-C, SIGTERM, SIGHUP) stops the script wherever it is
+    stop signal (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Break) stops the script wherever it is
     (stop_signals.stopping_on_signals), with `interrupted` and exit code 128 + its number.
     Anything else is a bug in the code and keeps its traceback. The output folders' locks
     are released at the end, however it ends."""
     stop = None
     try:
-        with stop_signals.stopping_on_signals() as stop:
-            main()
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as error:  # written by Keras or matplotlib (a checkpoint, a plot)
-        message = outputs.write_failure(error)
-        if message is None:
-            raise
-        print(f"error: {message}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        stop_signals.say_interrupted()
-        sys.exit(stop_signals.exit_code(stop_signals.stop_signal(stop)))
+        with console.tracking_lines():  # (errors start a line, after a progress bar too)
+            try:
+                with stop_signals.stopping_on_signals() as stop:
+                    main()
+            except InputError as error:
+                console.say(f"error: {error}", file=sys.stderr)
+                sys.exit(2)
+            except OSError as error:  # written by Keras or matplotlib (a checkpoint, a plot)
+                message = outputs.write_failure(error)
+                if message is None:
+                    raise
+                console.say(f"error: {message}", file=sys.stderr)
+                sys.exit(2)
+            except KeyboardInterrupt:
+                stop_signals.say_interrupted()
+                sys.exit(stop_signals.exit_code(stop_signals.stop_signal(stop)))
     finally:
         release_output_dirs()

@@ -7,7 +7,7 @@ arrays out as pictures and save them: display code, not the book's deep learning
 
 import os
 
-from support import book_curves, errors, outputs, stage_models
+from support import book_curves, console, errors, outputs, stage_models
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -123,7 +123,7 @@ def compare_with_scratch(output_dir, results, details):
     try:
         earlier = stage_models.read_stage_metrics(scratch_metrics, "scratch")
     except errors.DataUnavailable as error:  # only the figure needs it: go on without
-        print(f"warning: no comparison figure: {error}")
+        console.say(f"warning: no comparison figure: {error}")
         earlier = {}
     if "history" not in earlier:
         print(f"(no {scratch_metrics}: run the scratch stage for a side-by-side figure)")

@@ -26,11 +26,12 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import zipfile
 from collections import Counter, namedtuple
 from pathlib import Path
 
-from support import command_line, errors, outputs, picture_pipeline
+from support import command_line, console, errors, outputs, picture_pipeline
 from support.picture_pipeline import CLASS_NAMES, SPLITS
 
 import keras
@@ -227,7 +228,10 @@ def keras_home():
 
 def not_the_expected_zip():
     """Remove the zip get_file downloaded but refused, and say what came and what to do."""
-    candidates = [Path(keras_home()).expanduser(), Path("/tmp/.keras")]  # (read-only home)
+    # Where get_file puts it: KERAS_HOME or ~/.keras, or a temporary folder's .keras where
+    # that cannot be written (/tmp's where there is one, else the system's: Windows' TEMP).
+    candidates = [Path(keras_home()).expanduser(), Path("/tmp/.keras"),
+                  Path(tempfile.gettempdir()) / ".keras"]
     path = next((folder / "datasets" / MICROSOFT_ZIP for folder in candidates
                  if (folder / "datasets" / MICROSOFT_ZIP).is_file()), None)
     came = "no file"
@@ -272,7 +276,7 @@ def download_kaggle_train(folder):
         shutil.rmtree(partial, ignore_errors=True)
         with zipfile.ZipFile(archive) as zipped:
             zipped.extractall(partial)
-        partial.replace(unpacked)
+        outputs.replace(partial, unpacked)
     return unpacked / "train"
 
 
@@ -331,7 +335,7 @@ def copy_picture(source, name, number, target):
     # picture that the next run would take as done.
     partial = target.with_name(target.name + ".partial")
     source.copy(found, partial)
-    partial.replace(target)
+    outputs.replace(partial, target)
     return "copied", None
 
 
@@ -362,12 +366,12 @@ def report(source, destination, copies):
     for copy in copies:
         if copy.outcome == "skipped":
             where = relative_name(source.layout, copy.name, copy.number)
-            print(f"warning: skipped {where} of {source}: {copy.reason}", file=sys.stderr)
+            console.say(f"warning: skipped {where} of {source}: {copy.reason}", file=sys.stderr)
     missing = [copy for copy in copies if copy.outcome == "missing"]
     if missing:
         first = relative_name(source.layout, missing[0].name, missing[0].number)
-        print(f"warning: {len(missing)} pictures not in {source} (first: {first})",
-              file=sys.stderr)
+        console.say(f"warning: {len(missing)} pictures not in {source} (first: {first})",
+                    file=sys.stderr)
     skipped = Counter((copy.split, copy.name) for copy in copies if copy.outcome == "skipped")
     for split in SPLITS:
         sizes = [len(list((destination / split / f"{name}s").glob("*.jpg")))

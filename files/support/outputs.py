@@ -3,8 +3,9 @@
 - `save_atomically` writes under a temporary name, then renames: a run that is interrupted or
   fails while writing never leaves a half-written file under the final name; a write the
   environment made fail (no space left, a folder gone) becomes `WriteFailed`, one `error:`
-  line (`write_failure`) instead of a traceback; `flush_to_disk` and `file_sha256` serve
-  the backups of checkpoints.py too;
+  line (`write_failure`) instead of a traceback; `flush_to_disk`, `replace` (a rename
+  tried again while another program's handle refuses it, as on Windows) and `file_sha256`
+  serve the backups of checkpoints.py too;
 - `finish`, a script's last call, writes `metrics.json` (with the book's run beside this
   one's) and prints the closing `RESULT script=... key=value` line (`write_results`), the
   same keys in every script;
@@ -46,7 +47,7 @@ def save_atomically(path, save):
     try:
         save(partial)
         flush_to_disk(partial)  # the bytes reach the disk before the name does
-        partial.replace(path)
+        replace(partial, path)
     except OSError as error:
         partial.unlink(missing_ok=True)
         message = write_failure(error, path)
@@ -58,17 +59,38 @@ def save_atomically(path, save):
 
 def flush_to_disk(path):
     """Make a file's or a folder's content reach the disk before the next step: after a
-    power cut, a rename that reached the disk before the data it names leaves an empty file."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY)
-    except OSError:  # a folder on Windows, which cannot be opened
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:  # file systems that cannot sync a folder
-        pass
-    finally:
-        os.close(descriptor)
+    power cut, a rename that reached the disk before the data it names leaves an empty file.
+    Windows syncs only a file opened for writing (it refuses the read-only one that Linux and
+    macOS sync), and opens no folder: there the folder's own entry is left to the system."""
+    for flags in (os.O_RDONLY, os.O_RDWR):  # (opening for writing changes nothing in it)
+        try:
+            descriptor = os.open(path, flags | getattr(os, "O_BINARY", 0))
+        except OSError:  # a folder on Windows, or (for writing) on every system
+            return
+        try:
+            os.fsync(descriptor)
+            return
+        except OSError:  # a folder some file systems cannot sync; read-only on Windows
+            pass
+        finally:
+            os.close(descriptor)
+
+
+# A rename that another program's open handle refuses (Windows: an antivirus or a search
+# indexer reading the new file, a sync tool, an Explorer preview): tried again meanwhile.
+RENAME_WAITS = (0.05, 0.1, 0.2, 0.4)  # seconds between the tries
+
+
+def replace(source, target):
+    """os.replace, tried again for about a second while the system refuses it with a
+    PermissionError (Windows refuses to rename a file another program holds open); the last
+    refusal is raised, and write_failure names it as a refused rename."""
+    for wait in RENAME_WAITS:
+        try:
+            return os.replace(source, target)
+        except PermissionError:
+            time.sleep(wait)
+    return os.replace(source, target)
 
 
 def file_sha256(path):
@@ -90,6 +112,12 @@ OUTPUT_FOLDER_ERRNOS = {errno.EACCES, errno.EPERM, errno.ENOENT}
 def write_failure(error, path=None):
     """One line for an OSError that the environment caused while writing an output, or
     None when it may be a bug."""
+    if isinstance(error, PermissionError) and error.filename2 is not None:  # a rename
+        return (f"could not rename {error.filename} to {error.filename2} ({error.strerror}), "
+                f"tried for a second: another program holds one of them open (on Windows: "
+                f"an antivirus, a backup or sync tool, a file browser's preview), or the "
+                f"folder's permissions changed; files of earlier runs are kept as they were. "
+                f"Close that program or wait for it, and run again.")
     path = path or error.filename
     in_output = path is not None and any(
         Path(path).resolve().is_relative_to(folder) for folder in OUTPUT_FOLDERS)
@@ -149,7 +177,8 @@ def write_results(args, script, results, extra=None):
                           for key, value in sorted(vars(args).items())}
     path = save_atomically(
         Path(args.output_dir) / "metrics.json",
-        lambda partial: partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8"))
+        lambda partial: partial.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8",
+                                           newline="\n"))
     fields = " ".join(f"{key}={_format(key, value)}" for key, value in results.items())
     print(f"RESULT script={script} {fields}", flush=True)
     return path

@@ -23,7 +23,7 @@ import warnings
 from collections import namedtuple
 from pathlib import Path
 
-from support import command_line, errors
+from support import command_line, console, errors
 
 import numpy as np
 import tensorflow as tf
@@ -102,7 +102,7 @@ def split_pictures(folder):
         for path in candidates:
             problem = image_problem(path, PICTURE_FORMATS)
             if problem:
-                print(f"warning: skipped {path}: {problem}", file=sys.stderr)
+                console.say(f"warning: skipped {path}: {problem}", file=sys.stderr)
                 skipped.append(path)
             else:
                 usable.append(path)

@@ -56,7 +56,7 @@ def cuda_gpu_available():
 
 def cpu_has_bfloat16():
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:  # not Linux: assume no
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags

@@ -224,7 +224,7 @@ def update_readme(readme, block):
     head, rest = text.split(README_START, 1)
     _, tail = rest.split(README_END, 1)
     outputs.save_atomically(Path(readme), lambda partial: partial.write_text(
-        f"{head}{README_START}\n{block}{README_END}{tail}", encoding="utf-8"))
+        f"{head}{README_START}\n{block}{README_END}{tail}", encoding="utf-8", newline="\n"))
 
 
 def write_outputs(folder, rows, image_curves, total, machine):
@@ -233,10 +233,10 @@ def write_outputs(folder, rows, image_curves, total, machine):
     Returns the table."""
     table = markdown_table(rows)
     outputs.save_atomically(folder / "results.md", lambda partial: partial.write_text(
-        f"{machine_line(machine)}\n\n{table}", encoding="utf-8"))
+        f"{machine_line(machine)}\n\n{table}", encoding="utf-8", newline="\n"))
     outputs.save_atomically(folder / "results.json", lambda partial: partial.write_text(
         json.dumps({"machine": machine, "seconds": total, "rows": rows}, indent=2) + "\n",
-        encoding="utf-8"))
+        encoding="utf-8", newline="\n"))
     plot_results(rows, folder / "results.png")
     if image_curves:
         plot_book_curves(image_curves, folder / "book_curves.png")

@@ -59,10 +59,13 @@ def describe_machine():
         pass
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
     flags = re.search(r"^flags\s*:\s*(.+)$", cpuinfo, re.M)
-    present = set(flags.group(1).split()) if flags else set()
+    # None where the flags cannot be read (macOS, Windows, a CPU that lists none): unknown,
+    # not absent.
+    present = set(flags.group(1).split()) if flags else None
     machine = {"cpu": model.group(1).strip() if model else (platform.processor()
                                                             or platform.machine()),
-               "cpu_flags": [flag for flag in CPU_FLAGS if flag in present],
+               "cpu_flags": None if present is None else [flag for flag in CPU_FLAGS
+                                                          if flag in present],
                "cores": os.cpu_count(), "gpu": find_gpu(), "os": operating_system(),
                "python": platform.python_version(), "tensorflow": version("tensorflow"),
                "keras": version("keras"),
@@ -72,7 +75,8 @@ def describe_machine():
 
 def find_gpu():
     try:
-        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20)
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
+                                encoding="utf-8", errors="replace", timeout=20)
     except (OSError, subprocess.SubprocessError):
         return "none"
     lines = listed.stdout.strip().splitlines() if listed.returncode == 0 else []
@@ -103,9 +107,10 @@ def machine_name(machine):
     words = [word for word in re.split(r"[\s(),@]+", machine["cpu"]) if word and word.upper()
              not in {"AMD", "INTEL", "R", "TM", "CPU", "PROCESSOR"}]
     name = words[0] if words else "cpu"
-    if "amx_bf16" in machine["cpu_flags"]:
+    flags = machine["cpu_flags"] or ()  # (None: unknown)
+    if "amx_bf16" in flags:
         name += "-amx"
-    elif "avx512_bf16" in machine["cpu_flags"]:
+    elif "avx512_bf16" in flags:
         name += "-bf16"
     name += f"-{machine['cores']}c"
     if machine["gpu"] != "none":
@@ -116,15 +121,17 @@ def machine_name(machine):
 
 def machine_key(machine):
     """What makes two records' machines one machine: hardware, not software versions."""
+    flags = machine["cpu_flags"]
     return (machine["name"], machine["cpu"], machine["cores"], machine["gpu"],
-            tuple(machine["cpu_flags"]))
+            None if flags is None else tuple(flags))
 
 
 def file_hash(paths, root):
-    """sha256 over the files' names (relative to root) and contents, first 16 hex digits."""
+    """sha256 over the files' names (relative to root, with forward slashes: the same on
+    every system) and contents, first 16 hex digits."""
     digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(root)).encode() + b"\0")
+    for path in sorted(paths, key=lambda path: path.relative_to(root).parts):  # (as Linux)
+        digest.update(path.relative_to(root).as_posix().encode("utf-8") + b"\0")
         with open(path, "rb") as file:
             for block in iter(lambda: file.read(1 << 20), b""):
                 digest.update(block)
@@ -228,7 +235,9 @@ def write_record(record, finished_at, folder=None):
     folder = Path(folder or RECORDS_DIR)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / record_name(record, date)
-    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    # LF on every system, as the committed records are (.gitattributes).
+    path.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8",
+                    newline="\n")
     return path
 
 
@@ -341,7 +350,8 @@ def describe_machines(rows, records):
     for name in sorted({row["machine"] for row in rows if row["machine"]}):
         machines = [record["machine"] for record in records if record["machine"]["name"] == name]
         first = machines[0]
-        flags = ", ".join(first["cpu_flags"]) or "no AVX2"
+        flags = ("CPU flags unknown" if first["cpu_flags"] is None
+                 else ", ".join(first["cpu_flags"]) or "no AVX2")
         software = sorted({f"Python {m['python']}, TensorFlow {m['tensorflow']}, Keras "
                            f"{m['keras']} ({m['keras_backend']} backend)" for m in machines})
         lines.append(f"- `{name}`: {first['cpu']}, {first['cores']} cores ({flags}); GPU: "

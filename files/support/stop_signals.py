@@ -1,5 +1,7 @@
-"""Stop signals: every script stops the same way on Ctrl-C (SIGINT), SIGTERM and SIGHUP, with
-`interrupted` as its last line and exit code 128 + the signal's number (130, 143, 129).
+"""Stop signals: every script stops the same way on Ctrl-C (SIGINT), SIGTERM and SIGHUP, and
+on Windows on Ctrl-Break (SIGBREAK; a closed console window sends it too, but Windows ends
+the process moments later, as a kill), with `interrupted` as its last line and exit code
+128 + the signal's number (130, 143, 129; 149).
 
 Script machinery, not the book: `command_line.run` calls `stopping_on_signals()` around a
 script's `main`. A closed terminal sends SIGHUP; `timeout`, a CI runner's cancel and a
@@ -31,10 +33,15 @@ import signal
 import sys
 import threading
 
+from support import console
+
 REPEAT_SECONDS = 1.0  # how long a lost interrupt goes unnoticed, at most
-# SIGHUP does not exist on Windows.
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
-                     if hasattr(signal, name))
+# SIGHUP exists on Linux and macOS only, SIGBREAK on Windows only: those of them that exist.
+STOP_SIGNAL_NAMES = ("SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK")
+
+
+def stop_signals():
+    return tuple(getattr(signal, name) for name in STOP_SIGNAL_NAMES if hasattr(signal, name))
 _current = []  # the _Stop of the run in progress (held_back() reads it)
 
 
@@ -46,6 +53,7 @@ def exit_code(signum):
 def say_interrupted():
     """The last line of a stopped script (a closed terminal cannot show it: no error then)."""
     with contextlib.suppress(OSError, ValueError):
+        console.start_line()  # (after a progress bar's unfinished line)
         print("interrupted", file=sys.stderr, flush=True)
 
 
@@ -85,15 +93,16 @@ class _Stop:
 
 @contextlib.contextmanager
 def stopping_on_signals():
-    """Meanwhile, SIGINT, SIGTERM and SIGHUP raise KeyboardInterrupt until the script stops
-    (see the module's docstring), and any exception after such a signal leaves as
-    KeyboardInterrupt; the caller turns it into `interrupted` and exit_code(stop.signum).
+    """Meanwhile, SIGINT, SIGTERM, SIGHUP and SIGBREAK (where they exist) raise
+    KeyboardInterrupt until the script stops (see the module's docstring), and any exception
+    after such a signal leaves as KeyboardInterrupt; the caller turns it into `interrupted`
+    and exit_code(stop.signum).
     Yields that _Stop, or None outside the main thread, where Python cannot set a signal
     handler. A signal that is ignored here stays ignored."""
     if threading.current_thread() is not threading.main_thread():
         yield None
         return
-    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    previous = {signum: signal.getsignal(signum) for signum in stop_signals()}
     ours = [signum for signum, handler in previous.items()
             if handler in (signal.SIG_DFL, signal.default_int_handler)]
     stop = _Stop()

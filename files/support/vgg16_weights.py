@@ -7,7 +7,7 @@ takes a local copy of one of Keras's two files; `--weights none` an untrained ba
 
 from pathlib import Path
 
-from support import errors
+from support import console, errors
 
 import keras
 
@@ -98,8 +98,9 @@ def grad_cam_needs(weights):
 
 def weights_note(weights):
     if weights == "none":
-        print("note: --weights none: the VGG16 base is UNTRAINED (random weights), so the "
-              "accuracy says nothing about the book's results; the run only shows the code works")
+        console.say("note: --weights none: the VGG16 base is UNTRAINED (random weights), so "
+                    "the accuracy says nothing about the book's results; the run only shows "
+                    "the code works")
 
 
 def load_vgg16_to_visualize(weights, image_size):
