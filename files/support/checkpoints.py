@@ -328,9 +328,9 @@ class EpochBackup(keras.callbacks.Callback):
         if saved.is_file() and restore_optimizer(optimizer, saved):
             return
         if skipped:
-            console.say("note: the backup's optimizer state does not fit this run's optimizer (a "
-                  "backup of an earlier version of this code, made in another precision): the "
-                  "optimizer starts afresh from the stopped run's weights")
+            console.say("note: the backup's optimizer state does not fit this run's optimizer "
+                        "(a backup of an earlier version of this code, made in another "
+                        "precision): the optimizer starts afresh from the stopped run's weights")
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_started = time.perf_counter()
