@@ -6,7 +6,7 @@ from importlib import metadata
 
 from support import precision, run_records, setup_report
 
-from conftest import assert_no_python_warnings, no_example_starts, run_script
+from conftest import REPO_ROOT, assert_no_python_warnings, no_example_starts, run_script
 from test_precision import gpus
 
 
@@ -69,3 +69,12 @@ def test_a_broken_gpu_setup_is_reported_not_raised(monkeypatch):
     monkeypatch.setattr(tf.config, "list_physical_devices", broken)
     assert setup_report.backend_gpus("tensorflow") == (
         "could not ask tensorflow: RuntimeError: CUDA driver version is insufficient")
+
+
+def test_the_bug_report_form_asks_for_the_setup():
+    form = (REPO_ROOT / ".github" / "ISSUE_TEMPLATE" / "bug_report.md").read_text()
+    assert form.startswith("---\nname: Bug report\n")
+    assert "python files/reproduce.py --describe-setup" in form
+    readme = (REPO_ROOT / "files" / "README.md").read_text()
+    wrong = readme[readme.index("## When something is wrong"):]
+    assert "python files/reproduce.py --describe-setup" in wrong[:wrong.index("\n## ", 5)]
