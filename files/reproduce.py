@@ -36,6 +36,7 @@ Run it:
         --epochs convnet-finetune=20 --only convnet-features-augment,convnet-finetune \
         --reuse --record --update-readme    # keep those runs, rewrite the README's table
     python files/reproduce.py --reuse --update-readme     # the table from data/records/
+    python files/reproduce.py --describe-setup            # this machine, for a bug report
 """
 
 import argparse
@@ -47,7 +48,7 @@ import time
 from pathlib import Path
 
 # First: importing support checks the Keras backend setting before Keras loads.
-from support import command_line, console, reproduce_table, run_records
+from support import command_line, console, reproduce_table, run_records, setup_report
 from support.command_line import REPO_ROOT
 from support.errors import InputError
 
@@ -339,6 +340,11 @@ def make_parser():
                         help="write the table of the committed records (data/records/, "
                              "after --record) into README.md (or the file given) between "
                              f"{reproduce_table.README_START} and {reproduce_table.README_END}")
+    parser.add_argument("--describe-setup", action="store_true",
+                        help="print this machine's setup for a bug report (OS, Python, "
+                             "TensorFlow / Keras / JAX / PyTorch versions, backend, GPUs, "
+                             "bfloat16, the image stages' precision, where data is looked "
+                             "for) and run nothing")
     return parser
 
 
@@ -350,6 +356,9 @@ def estimated_minutes(entry, history):
 
 def main(argv=None):
     args = make_parser().parse_args(argv)
+    if args.describe_setup:
+        print(setup_report.report(args.data_dir))
+        return
     if args.record and args.smoke:
         raise InputError("--record keeps runs on the real data; a --smoke run is never "
                          "recorded (leave out --record)")

@@ -1,6 +1,7 @@
 """Declared versions are tested versions: pyproject.toml's lower bounds of TensorFlow and
-Keras are what CI's `oldest` job installs, and tests/constraints.txt (the exact versions
-the scripts were last tested with) stays inside pyproject.toml's ranges."""
+Keras are what CI's `oldest` job installs (on the oldest Python requires-python allows),
+and tests/constraints.txt (the exact versions the scripts were last tested with) stays
+inside pyproject.toml's ranges."""
 
 import re
 
@@ -56,5 +57,33 @@ def test_ci_s_oldest_job_installs_the_lower_bounds():
                  if requirement.name == name
                  for spec in requirement.specifier if spec.operator == ">="}
         assert len(lower) == 1 and f'"{name}=={lower.pop()}"' in job
-    assert 'python-version: "3.10"' in job and 'requires-python = ">=3.10"' in (
-        PYPROJECT.read_text())
+    assert f'python-version: "{python_range()[0]}"' in job
+
+
+def python_range():
+    """The oldest and the newest Python minor version requires-python allows, as "3.N"."""
+    from packaging.specifiers import SpecifierSet
+
+    line = re.search(r'^requires-python = "([^"]+)"$', PYPROJECT.read_text(), re.MULTILINE)
+    allowed = [f"3.{minor}" for minor in range(6, 30)
+               if SpecifierSet(line.group(1)).contains(f"3.{minor}.0")]
+    assert allowed == [f"3.{minor}" for minor in range(int(allowed[0][2:]),
+                                                      int(allowed[-1][2:]) + 1)]
+    return allowed[0], allowed[-1]
+
+
+def test_requires_python_is_the_range_tensorflow_has_wheels_for():
+    # TensorFlow 2.21 has wheels for Python 3.10 to 3.13 and none for 3.14: pip on 3.14
+    # then says the project needs another Python, not that no TensorFlow matches.
+    assert python_range() == ("3.10", "3.13")
+
+
+def test_keras_releases_with_advisories_on_the_scripts_paths_are_excluded():
+    # pyproject.toml's comment says which advisory or fix each one lacks.
+    (keras,) = [requirement for requirement in declared_requirements()
+                if requirement.name == "keras"]
+    for version in ("3.11.3", "3.12.0", "3.12.1", "3.12.2", "3.12.3", "3.13.0", "3.13.1",
+                    "3.13.2", "3.14.0", "3.14.1", "3.15.0"):
+        assert not keras.specifier.contains(version), version
+    for version in ("3.12.4", "3.15.1", "3.16.0"):
+        assert keras.specifier.contains(version), version

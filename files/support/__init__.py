@@ -26,6 +26,7 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 - pipeline_benchmark: the picture pipeline against Keras's augmentation layers (run it:
   `python files/support/pipeline_benchmark.py --help`)
 - reproduce_table, run_records: reproduce.py's table, and the records in data/records/
+- setup_report: a reader's setup for a bug report (`reproduce.py --describe-setup`)
 """
 
 from support import console
