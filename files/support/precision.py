@@ -6,6 +6,8 @@ Not in the book: its Keras 2 runs trained in float32. Chapter 5's stages call
 
 from pathlib import Path
 
+from support import console
+
 import keras
 import tensorflow as tf
 
@@ -20,7 +22,7 @@ def use_mixed_precision(choice):
     or neither (None: on where it pays). Returns the policy name in use."""
     policy, note = choose_policy(choice)
     if note:
-        print(note)
+        console.say(note)
     if policy != "float32":
         keras.mixed_precision.set_global_policy(policy)
         print(f"mixed precision: {policy} on {keras.backend.backend()} "
