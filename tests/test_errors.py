@@ -209,7 +209,7 @@ def earlier_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("earlier")
     for stage in ("scratch", "features-augment"):
         (runs / stage).mkdir()
-    scratch = convnet.build_small_convnet(48)
+    scratch = convnet.build_small_convnet(48, 1e-4)
     scratch.optimizer.build(scratch.trainable_variables)  # its state, as training leaves it
     scratch.save(runs / "scratch" / "model.keras")
     keras.Sequential([keras.Input((32, 32, 3)), vgg16_weights.load_vgg16("none", 32),
