@@ -66,6 +66,7 @@ from support import (
     stage_models,
     vgg16_weights,
 )
+from support.book_numbers import BOOK
 from support.command_line import Stage
 
 import keras
@@ -119,7 +120,8 @@ def mnist(args):
     outputs.save_atomically(args.output_dir / "model.keras", model.save)
 
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
-    print(f"test accuracy {test_accuracy:.4f} (book: 0.991), test loss {test_loss:.4f}")
+    print(f"test accuracy {test_accuracy:.4f} (book: {BOOK['convnet-mnist']}), "
+          f"test loss {test_loss:.4f}")
     return ({"test_accuracy": test_accuracy, "test_loss": test_loss},
             {"history": history.history, "pictures_per_epoch": len(train_images)})
 
@@ -208,7 +210,7 @@ def scratch(args):
 
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
-                             book="~0.72 validation")
+                             book=f"~{BOOK['convnet-scratch']:.2f} validation")
 
 
 def augment(args):
@@ -230,7 +232,7 @@ def augment(args):
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     results, details = run.evaluate_best(model, pictures.test, pictures=pictures,
                                          precision=policy,
-                                         book="0.82-0.84 validation")
+                                         book=f"{BOOK['convnet-augment']:.2f}-0.84 validation")
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
     convnet_figures.compare_with_scratch(args.output_dir, results, details)
@@ -319,7 +321,7 @@ def features(args):
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, as_dataset(test_features, test_labels), pictures=pictures,
                              precision=policy, extra={"weights": args.weights},
-                             book="~0.90 validation",
+                             book=f"~{BOOK['convnet-features']:.2f} validation",
                              pictures_per_epoch=len(train_features))
 
 
@@ -356,7 +358,7 @@ def features_augment(args):
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
                              extra={"weights": args.weights},
-                             book="~0.96 validation")
+                             book=f"~{BOOK['convnet-features-augment']:.2f} validation")
 
 
 def finetune(args):
@@ -393,7 +395,7 @@ def finetune(args):
     results, details = run.evaluate_best(model, pictures.test, pictures=pictures,
                                          precision=policy,
                                          extra=start,  # weights, features_augment_epochs
-                                         book="0.97 validation, 0.968 test")
+                                         book=f"{BOOK['convnet-finetune']} test, 0.97 validation")
     return results, {**details, "image_size": image_size}
 
 

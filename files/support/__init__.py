@@ -14,6 +14,7 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
   same way
 - errors: the errors behind the one-line messages
 - outputs: files written atomically, metrics.json and the RESULT line, the progress bar
+- book_numbers: the book's numbers, one place for each (printed comparisons, reproduce.py)
 - book_curves: the book's own training curves beside a run's, and how far apart they are
 - datasets: the Keras datasets, downloaded or from Keras's own files (--data-dir)
 - getting_pictures: the dogs-vs-cats pictures, and the book's 4,000-picture subset of them
