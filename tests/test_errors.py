@@ -1,8 +1,9 @@
 """Every mistake a reader can make ends in one clear line and exit code 2, never a traceback.
 
-Each test runs the real script as a subprocess on data it makes itself, then checks the exit
-code, that the message names the thing (path, file, flag and its range) and says what to do,
-that no "Traceback" was printed, and that nothing of the reader's was changed.
+Each test runs the real script in the test process (`run_script`: its `main(argv)` through
+command_line.run, as `python files/<script>.py` runs it) on data it makes itself, then checks
+the exit code, that the message names the thing (path, file, flag and its range) and says
+what to do, that no "Traceback" was printed, and that nothing of the reader's was changed.
 """
 
 import errno
