@@ -15,6 +15,8 @@ from support import checkpoints, command_line, errors, precision
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
+
 # The flags of a convnet.py stage (features-augment's), as the tests pass them.
 FLAGS = dict(stage="features-augment", epochs=5, batch_size=16, seed=42, smoke=False,
              verbose=0, image_size=48, steps_per_epoch=None, mixed_precision=None,

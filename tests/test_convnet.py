@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import make_images
-from conftest import (
+from harness import (
     assert_ok,
     assert_png,
     book_curves_drawn,
@@ -25,6 +25,8 @@ from conftest import (
     run_script,
     write_vgg16_weights,
 )
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 
 def assert_book_curves_drawn(figure, stage, keys=("loss", "val_loss", "accuracy",

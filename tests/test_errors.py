@@ -16,7 +16,7 @@ from support import errors
 import pytest
 
 import make_images
-from conftest import (
+from harness import (
     assert_input_error,
     read_metrics,
     result_fields,
@@ -96,6 +96,7 @@ def test_metrics_and_models_are_written_under_a_temporary_name_first(tmp_path):
 # --- Picture folders ---------------------------------------------------------------------
 
 
+@pytest.mark.training
 def test_a_picture_that_does_not_decode_is_skipped_and_counted(pictures, tmp_path):
     broken = pictures / "train" / "dogs" / sorted(os.listdir(pictures / "train" / "dogs"))[0]
     data = broken.read_bytes()
@@ -334,6 +335,7 @@ def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
+@pytest.mark.training
 def test_no_space_for_metrics_keeps_the_earlier_run_s_file(tmp_path, monkeypatch, capsys):
     import mnist
 
@@ -353,6 +355,7 @@ def test_no_space_for_metrics_keeps_the_earlier_run_s_file(tmp_path, monkeypatch
     assert not list(tmp_path.glob("*.partial*"))
 
 
+@pytest.mark.training
 def test_no_space_for_a_checkpoint_during_training(tmp_path, monkeypatch, capsys):
     import keras
 
