@@ -13,6 +13,7 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 - stop_signals: Ctrl-C, SIGTERM and SIGHUP (Ctrl-Break on Windows) stop every script the
   same way
 - errors: the errors behind the one-line messages
+- paths: the one REPO_ROOT
 - outputs: files written atomically, metrics.json and the RESULT line, the progress bar
 - book_numbers: the book's numbers, one place for each (printed comparisons, reproduce.py)
 - book_curves: the book's own training curves beside a run's, and how far apart they are
