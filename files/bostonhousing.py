@@ -28,6 +28,7 @@ Run it:
 
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import command_line, datasets, outputs
+from support.book_numbers import BOOK
 
 import keras
 import numpy as np
@@ -124,7 +125,7 @@ def main(argv=None):
         fold_maes.append(val_mae)
         print(f"fold {fold + 1}/{args.folds}: validation MAE {val_mae:.3f}", flush=True)
     kfold_mae = float(np.mean(fold_maes))
-    print(f"K-fold mean validation MAE {kfold_mae:.3f} (book: 2.38)")
+    print(f"K-fold mean validation MAE {kfold_mae:.3f} (book: {BOOK['bostonhousing']})")
 
     # --- Validation MAE per epoch, averaged over the folds ---------------------------------------
     curves = []
@@ -146,7 +147,8 @@ def main(argv=None):
                       verbose=args.verbose)
     test_mse, test_mae = model.evaluate(test_data, test_targets, verbose=0)
     print(f"test MAE {test_mae:.3f} thousand dollars: predictions are off by about "
-          f"${test_mae * 1000:,.0f} (book: 2.55, about $2,550)")
+          f"${test_mae * 1000:,.0f} (book: {BOOK['bostonhousing:test_mae']}, about "
+          f"${BOOK['bostonhousing:test_mae'] * 1000:,.0f})")
     helpers.plot_history(final, ["loss", "mae"], args.output_dir / "final_training.png",
                          title="Boston housing: final model")
 

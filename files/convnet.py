@@ -66,6 +66,7 @@ from support import (
     stage_models,
     vgg16_weights,
 )
+from support.book_numbers import BOOK
 from support.command_line import Stage
 
 import keras
@@ -119,7 +120,8 @@ def mnist(args):
     outputs.save_atomically(args.output_dir / "model.keras", model.save)
 
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
-    print(f"test accuracy {test_accuracy:.4f} (book: 0.991), test loss {test_loss:.4f}")
+    print(f"test accuracy {test_accuracy:.4f} (book: {BOOK['convnet-mnist']}), "
+          f"test loss {test_loss:.4f}")
     return ({"test_accuracy": test_accuracy, "test_loss": test_loss},
             {"history": history.history, "pictures_per_epoch": len(train_images)})
 
@@ -167,9 +169,10 @@ def prepare(args):
                                 args.verbose)
 
 
-def build_small_convnet(image_size, dropout=False, rescale=True):
-    """The book's dogs-vs-cats convnet; with `dropout`, Dropout(0.5) before the classifier
-    (the augment stage; its pictures are augmented in the input pipeline, not in the model)."""
+def build_small_convnet(image_size, learning_rate, dropout=False, rescale=True):
+    """The book's dogs-vs-cats convnet, compiled with RMSprop at `learning_rate`; with
+    `dropout`, Dropout(0.5) before the classifier (the augment stage; its pictures are
+    augmented in the input pipeline, not in the model)."""
     model = keras.Sequential(name="convnet_dropout" if dropout else "small_convnet")
     model.add(keras.Input(shape=(image_size, image_size, 3)))
     if rescale:
@@ -183,7 +186,7 @@ def build_small_convnet(image_size, dropout=False, rescale=True):
     model.add(layers.Dense(512, activation="relu"))
     # One sigmoid unit: the probability of "dog". float32 keeps it exact in mixed precision.
     model.add(layers.Dense(1, activation="sigmoid", dtype="float32"))
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=SCRATCH.learning_rate),
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
@@ -192,7 +195,7 @@ def scratch(args):
     policy = precision.use_mixed_precision(args.mixed_precision)
     pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
                                               args.seed, args.steps_per_epoch)
-    model = build_small_convnet(args.image_size)
+    model = build_small_convnet(args.image_size, SCRATCH.learning_rate)
     model.summary()
     # With only 2,000 training pictures this overfits after ~5-10 epochs: watch the curves.
     run = checkpoints.TrainingRun(args, model)  # keeps every epoch; goes on after a stop
@@ -206,12 +209,8 @@ def scratch(args):
                          examples_per_epoch=pictures.train_steps * args.batch_size)
 
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
-    best_model = run.best_model(model)
-    test = best_model.evaluate(pictures.test, verbose=0)
-    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
-    return run.results(best_model, test=test, last=last, book="~0.72 validation",
-                       steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
-                       skipped_pictures=pictures.skipped, extra={"precision": policy})
+    return run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
+                             book=f"~{BOOK['convnet-scratch']:.2f} validation")
 
 
 def augment(args):
@@ -219,7 +218,7 @@ def augment(args):
     pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
                                               args.seed, args.steps_per_epoch,
                                               augmentation=BOOK_AUGMENTATION)
-    model = build_small_convnet(args.image_size, dropout=True)
+    model = build_small_convnet(args.image_size, AUGMENT.learning_rate, dropout=True)
     model.summary()
     run = checkpoints.TrainingRun(args, model)  # keeps every epoch; goes on after a stop
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
@@ -230,13 +229,10 @@ def augment(args):
                          book=book_curves.of(SCRIPT, "augment"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
 
-    best_model = run.best_model(model)  # the epoch with the lowest validation loss
-    test = best_model.evaluate(pictures.test, verbose=0)
-    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
-    results, details = run.results(
-        best_model, test=test, last=last, book="0.82-0.84 validation",
-        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
-        skipped_pictures=pictures.skipped, extra={"precision": policy})
+    # The epoch with the lowest validation loss is the one tested; the last one beside it.
+    results, details = run.evaluate_best(model, pictures.test, pictures=pictures,
+                                         precision=policy,
+                                         book=f"{BOOK['convnet-augment']:.2f}-0.84 validation")
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
     convnet_figures.compare_with_scratch(args.output_dir, results, details)
@@ -321,15 +317,12 @@ def features(args):
                          title=f"VGG16 features (weights={args.weights}) + Dense",
                          book=book_curves.of(SCRIPT, "features"),
                          examples_per_epoch=len(train_features))
-    test_set = as_dataset(test_features, test_labels)
-    best_model = run.best_model(model)  # the epoch with the lowest validation loss
-    test = best_model.evaluate(test_set, verbose=0)
-    last = test if best_model is model else model.evaluate(test_set, verbose=0)
-    results, details = run.results(
-        best_model, test=test, last=last, book="~0.90 validation", steps_per_epoch=None,
-        batch_size=args.batch_size, skipped_pictures=pictures.skipped,
-        extra={"weights": args.weights})
-    return results, {**details, "precision": policy, "pictures_per_epoch": len(train_features)}
+
+    # The epoch with the lowest validation loss is the one tested; the last one beside it.
+    return run.evaluate_best(model, as_dataset(test_features, test_labels), pictures=pictures,
+                             precision=policy, extra={"weights": args.weights},
+                             book=f"~{BOOK['convnet-features']:.2f} validation",
+                             pictures_per_epoch=len(train_features))
 
 
 def features_augment(args):
@@ -346,7 +339,7 @@ def features_augment(args):
         layers.Dense(256, activation="relu"),
         layers.Dense(1, activation="sigmoid", dtype="float32"),
     ], name="vgg16_augmented")
-    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FEATURES.learning_rate),
+    model.compile(optimizer=keras.optimizers.RMSprop(learning_rate=FEATURES_AUGMENT.learning_rate),
                   loss="binary_crossentropy", metrics=["accuracy"])
     pictures = picture_pipeline.load_pictures(args.data_dir, args.image_size, args.batch_size,
                                               args.seed, args.steps_per_epoch,
@@ -361,14 +354,11 @@ def features_augment(args):
                          title=f"VGG16 frozen base + augmentation (weights={args.weights})",
                          book=book_curves.of(SCRIPT, "features-augment"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
-    best_model = run.best_model(model)  # the epoch with the lowest validation loss
-    test = best_model.evaluate(pictures.test, verbose=0)
-    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
-    results, details = run.results(
-        best_model, test=test, last=last, book="~0.96 validation",
-        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
-        skipped_pictures=pictures.skipped, extra={"weights": args.weights})
-    return results, {**details, "precision": policy}
+
+    # The epoch with the lowest validation loss is the one tested; the last one beside it.
+    return run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
+                             extra={"weights": args.weights},
+                             book=f"~{BOOK['convnet-features-augment']:.2f} validation")
 
 
 def finetune(args):
@@ -400,14 +390,13 @@ def finetune(args):
                          title=f"VGG16 fine-tuned from block5_conv1 (weights={start['weights']})",
                          book=book_curves.of(SCRIPT, "finetune"),
                          examples_per_epoch=pictures.train_steps * args.batch_size)
-    best_model = run.best_model(model)  # the epoch with the lowest validation loss
-    test = best_model.evaluate(pictures.test, verbose=0)
-    last = test if best_model is model else model.evaluate(pictures.test, verbose=0)
-    results, details = run.results(
-        best_model, test=test, last=last, book="0.97 validation, 0.968 test",
-        steps_per_epoch=pictures.train_steps, batch_size=args.batch_size,
-        skipped_pictures=pictures.skipped, extra=start)  # weights, features_augment_epochs
-    return results, {**details, "precision": policy, "image_size": image_size}
+
+    # The epoch with the lowest validation loss is the one tested; the last one beside it.
+    results, details = run.evaluate_best(model, pictures.test, pictures=pictures,
+                                         precision=policy,
+                                         extra=start,  # weights, features_augment_epochs
+                                         book=f"{BOOK['convnet-finetune']} test, 0.97 validation")
+    return results, {**details, "image_size": image_size}
 
 
 # --------------------------------------------------------------------------------------

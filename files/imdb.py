@@ -22,6 +22,7 @@ Run it:
 
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import book_curves, command_line, datasets, outputs
+from support.book_numbers import BOOK
 
 import keras
 import numpy as np
@@ -105,7 +106,7 @@ def main(argv=None):
                          title="IMDB: the final model", book=book["history"],
                          examples_per_epoch=len(x_train))
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
-    print(f"test accuracy {test_accuracy:.4f} (book: 0.885), test loss {test_loss:.4f}")
+    print(f"test accuracy {test_accuracy:.4f} (book: {BOOK['imdb']}), test loss {test_loss:.4f}")
 
     # --- Using the trained network: predictions on new reviews ---------------------------------
     predictions = model.predict(x_test[:5], verbose=0).ravel()

@@ -14,6 +14,7 @@ Run it:
 
 # First: importing support checks the Keras backend setting before Keras loads.
 from support import book_curves, command_line, datasets, outputs
+from support.book_numbers import BOOK
 
 import keras
 from keras import layers
@@ -67,7 +68,7 @@ def main(argv=None):
     # --- Evaluation on the test set --------------------------------------------------------
     # Test accuracy a little below training accuracy is the first sign of overfitting.
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
-    print(f"test accuracy {test_accuracy:.4f} (book: 0.978), test loss {test_loss:.4f}")
+    print(f"test accuracy {test_accuracy:.4f} (book: {BOOK['mnist']}), test loss {test_loss:.4f}")
 
     outputs.finish(args, SCRIPT, {"test_accuracy": test_accuracy, "test_loss": test_loss},
                    started, details={"history": history.history},

@@ -2,8 +2,8 @@
 
 Keras picks its backend once per process, when it is imported, so the JAX and PyTorch passes
 need processes of their own; this one imports Keras (with JAX or PyTorch) once and then runs
-each script's `main(argv)` as the TensorFlow tests do (conftest.run_script), instead of
-paying a fresh Python and the imports for every run. conftest.BackendProcess starts it with
+each script's `main(argv)` as the TensorFlow tests do (harness.run_script), instead of
+paying a fresh Python and the imports for every run. harness.BackendProcess starts it with
 KERAS_BACKEND set, sends one JSON request a line ({"script": ..., "args": [...]}) and reads
 one JSON answer a line (returncode, stdout, stderr).
 """
@@ -22,14 +22,14 @@ sys.path[:0] = [str(ROOT / "files"), str(ROOT / "data"), str(ROOT / "tests")]
 answers = os.fdopen(os.dup(1), "w", encoding="utf-8")
 os.dup2(2, 1)
 
-import conftest  # noqa: E402  (after the path and descriptor set-up above)
+import harness  # noqa: E402  (after the path and descriptor set-up above)
 
 
 def main():
     for line in sys.stdin:
         request = json.loads(line)
         try:
-            done = conftest.run_script(request["script"], *request["args"])
+            done = harness.run_script(request["script"], *request["args"])
             answer = {"returncode": done.returncode, "stdout": done.stdout,
                       "stderr": done.stderr}
         except Exception:  # as a crashed script process would end: exit code 1, traceback

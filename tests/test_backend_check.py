@@ -7,7 +7,7 @@ from support import backend_check
 
 import pytest
 
-from conftest import assert_input_error, run_process
+from harness import assert_input_error, run_process
 
 
 def test_the_setting_is_read_as_keras_reads_it(tmp_path, monkeypatch):

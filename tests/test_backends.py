@@ -12,7 +12,7 @@ same layers as mnist and augment, whose Dropout fundamentals trains and whose au
 is tf.data's on every backend; features-augment runs the same VGG16 base as features).
 
 Keras chooses its backend once per process, so each backend gets a Python process of its
-own, started once (conftest.BackendProcess), which runs the scripts' main(argv) one after
+own, started once (harness.BackendProcess), which runs the scripts' main(argv) one after
 the other as the TensorFlow tests do in theirs. A backend that is not installed is skipped
 with the reason (install it with `pip install ".[jax]"` / `".[torch]"`; `.ci/run` does).
 """
@@ -22,7 +22,9 @@ import math
 
 import pytest
 
-from conftest import BackendProcess, read_metrics, result_fields
+from harness import BackendProcess, read_metrics, result_fields
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 # (script, arguments): every script and the convnet.py stages named above, run in order in
 # one folder (see SmokeRunsOnOneBackend).

@@ -12,7 +12,7 @@ import pytest
 
 import helpers
 import make_book_curves
-from conftest import REPO_ROOT, assert_png, book_curves_drawn
+from harness import REPO_ROOT, assert_png, book_curves_drawn
 
 SHARED_LOGS = REPO_ROOT.parent / "shared" / "book" / "book_curves.json"
 COMMITTED = json.loads((REPO_ROOT / "data" / "book_curves.json").read_text())

@@ -10,10 +10,12 @@ import os
 import re
 import shutil
 
-from support import checkpoints, command_line, errors, precision
+from support import checkpoints, command_line, errors, picture_pipeline, precision
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 # The flags of a convnet.py stage (features-augment's), as the tests pass them.
 FLAGS = dict(stage="features-augment", epochs=5, batch_size=16, seed=42, smoke=False,
@@ -442,17 +444,17 @@ def test_the_best_epoch_s_model_is_kept_and_reported(validation, images, tmp_pat
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
                   metrics=["accuracy"])
-    args = argparse.Namespace(output_dir=tmp_path, epochs=4, verbose=0, data_dir=images)
+    args = argparse.Namespace(output_dir=tmp_path, epochs=4, verbose=0, data_dir=images,
+                              batch_size=16)
     run = checkpoints.TrainingRun(args)
     history = model.fit(x, y, epochs=4, batch_size=16, validation_data=(x, val_y),
                         callbacks=run.callbacks, verbose=0)
     test = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
-    best_model = run.best_model(model)  # as a stage tests it
-    assert (best_model is model) == (validation == "improves")
-    results, details = run.results(
-        best_model, test=best_model.evaluate(test, verbose=0),
-        last=model.evaluate(test, verbose=0), book="0.5", steps_per_epoch=None, batch_size=16,
-        skipped_pictures=2, extra={"precision": "float32"})
+    last_loss, _ = model.evaluate(test, verbose=0)
+    pictures = picture_pipeline.Pictures(None, None, test, train_steps=None, skipped=2)
+    results, details = run.evaluate_best(model, test, book="0.5", pictures=pictures,
+                                         precision="float32")  # as every image stage
+    assert results["last_test_loss"] == pytest.approx(last_loss, rel=1e-5)
     assert results["best_epoch"] == int(np.argmin(history.history["val_loss"])) + 1
     assert results["best_epoch"] == (4 if validation == "improves" else 1)
     # The numbers reported are those of the model kept in model.keras: the last epoch's

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import make_images
-from conftest import (
+from harness import (
     assert_ok,
     assert_png,
     book_curves_drawn,
@@ -25,6 +25,8 @@ from conftest import (
     run_script,
     write_vgg16_weights,
 )
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 
 def assert_book_curves_drawn(figure, stage, keys=("loss", "val_loss", "accuracy",
@@ -301,11 +303,11 @@ def test_smallest_image_sizes_fit_the_networks():
     import convnet
 
     smallest = convnet.SCRATCH.min_image_size
-    assert convnet.build_small_convnet(smallest).output_shape == (None, 1)
+    assert convnet.build_small_convnet(smallest, 1e-4).output_shape == (None, 1)
     # One pixel less leaves the last pooling nothing: Keras 3.15 and later refuse to build
     # the network, earlier versions build it with an empty 0x0 feature map.
     try:
-        model = convnet.build_small_convnet(smallest - 1)
+        model = convnet.build_small_convnet(smallest - 1, 1e-4)
     except ValueError:
         return
     last_pooling = [layer for layer in model.layers

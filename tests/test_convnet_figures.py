@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import assert_png
+from harness import assert_png
 
 
 def test_overlay_stretches_the_heatmap_over_the_picture(tmp_path):

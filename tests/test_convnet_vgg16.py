@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_ok, check_training, run_convnet, write_vgg16_weights
+from harness import assert_ok, check_training, run_convnet, write_vgg16_weights
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 
 @pytest.fixture(scope="module")

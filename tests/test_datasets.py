@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from harness import REPO_ROOT
 
 # ---- The offline loaders return exactly what keras.datasets returns for the same file ------
 

@@ -1,8 +1,9 @@
 """Every mistake a reader can make ends in one clear line and exit code 2, never a traceback.
 
-Each test runs the real script as a subprocess on data it makes itself, then checks the exit
-code, that the message names the thing (path, file, flag and its range) and says what to do,
-that no "Traceback" was printed, and that nothing of the reader's was changed.
+Each test runs the real script in the test process (`run_script`: its `main(argv)` through
+command_line.run, as `python files/<script>.py` runs it) on data it makes itself, then checks
+the exit code, that the message names the thing (path, file, flag and its range) and says
+what to do, that no "Traceback" was printed, and that nothing of the reader's was changed.
 """
 
 import errno
@@ -15,7 +16,7 @@ from support import errors
 import pytest
 
 import make_images
-from conftest import (
+from harness import (
     assert_input_error,
     read_metrics,
     result_fields,
@@ -95,6 +96,7 @@ def test_metrics_and_models_are_written_under_a_temporary_name_first(tmp_path):
 # --- Picture folders ---------------------------------------------------------------------
 
 
+@pytest.mark.training
 def test_a_picture_that_does_not_decode_is_skipped_and_counted(pictures, tmp_path):
     broken = pictures / "train" / "dogs" / sorted(os.listdir(pictures / "train" / "dogs"))[0]
     data = broken.read_bytes()
@@ -209,7 +211,7 @@ def earlier_runs(tmp_path_factory):
     runs = tmp_path_factory.mktemp("earlier")
     for stage in ("scratch", "features-augment"):
         (runs / stage).mkdir()
-    scratch = convnet.build_small_convnet(48)
+    scratch = convnet.build_small_convnet(48, 1e-4)
     scratch.optimizer.build(scratch.trainable_variables)  # its state, as training leaves it
     scratch.save(runs / "scratch" / "model.keras")
     keras.Sequential([keras.Input((32, 32, 3)), vgg16_weights.load_vgg16("none", 32),
@@ -333,6 +335,7 @@ def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
+@pytest.mark.training
 def test_no_space_for_metrics_keeps_the_earlier_run_s_file(tmp_path, monkeypatch, capsys):
     import mnist
 
@@ -352,6 +355,7 @@ def test_no_space_for_metrics_keeps_the_earlier_run_s_file(tmp_path, monkeypatch
     assert not list(tmp_path.glob("*.partial*"))
 
 
+@pytest.mark.training
 def test_no_space_for_a_checkpoint_during_training(tmp_path, monkeypatch, capsys):
     import keras
 

@@ -11,7 +11,9 @@ from support import checkpoints, precision
 
 import pytest
 
-from conftest import assert_ok, result_fields, run_convnet
+from harness import assert_ok, result_fields, run_convnet
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 # Each stage's smoke run, made smaller still: float16 on a CPU has no fast kernels (scratch's
 # usual smoke run, 80 training pictures, 3 epochs, took 150 s in float16 on a shared 2-core

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fundamentals
-from conftest import (
+from harness import (
     assert_no_python_warnings,
     assert_png,
     book_curves_drawn,
@@ -19,6 +19,8 @@ from conftest import (
     result_fields,
     run_script,
 )
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 
 def assert_partition(train, validation, num_samples):

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import make_images
-from conftest import REPO_ROOT, result_fields, run_script
+from harness import REPO_ROOT, result_fields, run_script
 
 SAMPLE_SPLIT = REPO_ROOT / "data" / "sample" / "cats_and_dogs_small"
 # Both ends of each split, and one number the book leaves out.

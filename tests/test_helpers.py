@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import helpers
-from conftest import assert_png
+from harness import assert_png
 
 # ---- Multi-hot vectors and decoding -----------------------------------------------------------
 
@@ -64,6 +64,7 @@ def test_plot_history_writes_png_from_keras3_keys(tmp_path):
     assert_png(path)
 
 
+@pytest.mark.training
 def test_plot_history_accepts_a_keras_history(tmp_path):
     model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse", metrics=["mae"])

@@ -7,8 +7,8 @@ from support import picture_pipeline
 import numpy as np
 
 import make_images
-from conftest import REPO_ROOT
 from convnet import BOOK_AUGMENTATION
+from harness import REPO_ROOT
 
 SAMPLE_SPLIT = REPO_ROOT / "data" / "sample" / "cats_and_dogs_small"
 

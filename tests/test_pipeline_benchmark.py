@@ -3,7 +3,11 @@ pipeline, timed on the committed sample pictures (in-process, one tiny epoch eac
 
 import json
 
-from conftest import assert_no_python_warnings, run_script
+import pytest
+
+from harness import assert_no_python_warnings, run_script
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 
 def test_benchmark_times_every_pipeline_and_writes_the_ratios(tmp_path):

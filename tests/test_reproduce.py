@@ -7,7 +7,7 @@ from support import book_curves, reproduce_table
 
 import pytest
 
-from conftest import assert_png, no_example_starts, result_fields, run_script
+from harness import assert_png, no_example_starts, result_fields, run_script
 
 
 def record_smoke_runs(output_dir):
@@ -117,6 +117,7 @@ def test_smoke_reproduction_of_every_example(smoke_reproduction):
     assert_png(output_dir / "book_curves.png")
 
 
+@pytest.mark.training
 def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     """finetune without features-augment's model: 'not run' with the script's reason; the
     other example still counts, and the exit code stays 0 (nothing crashed)."""

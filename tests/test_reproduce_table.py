@@ -6,7 +6,7 @@ from support import errors, reproduce_table
 import pytest
 
 import reproduce
-from conftest import REPO_ROOT
+from harness import REPO_ROOT
 
 
 def test_verdicts_median_and_range():

@@ -10,7 +10,7 @@ from support import reproduce_table, run_records
 import pytest
 
 import reproduce
-from conftest import REPO_ROOT, no_example_starts, run_script
+from harness import REPO_ROOT, no_example_starts, run_script
 
 ENTRIES = {entry["name"]: entry for entry in reproduce.BOOK}
 

@@ -10,7 +10,7 @@ from support import book_curves
 import numpy as np
 import pytest
 
-from conftest import (
+from harness import (
     REPO_ROOT,
     assert_finite_numbers,
     assert_no_python_warnings,
@@ -21,6 +21,8 @@ from conftest import (
     run_process,
     run_script,
 )
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 # script -> (headline keys on the RESULT line, plots it must write)
 SCRIPTS = {

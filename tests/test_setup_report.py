@@ -6,7 +6,7 @@ from importlib import metadata
 
 from support import precision, run_records, setup_report
 
-from conftest import REPO_ROOT, assert_no_python_warnings, no_example_starts, run_script
+from harness import REPO_ROOT, assert_no_python_warnings, no_example_starts, run_script
 from test_precision import gpus
 
 

@@ -20,12 +20,13 @@ import time
 import pytest
 
 import make_images
-from conftest import FILES, REPO_ROOT, process_environment, read_metrics, run_script
+from harness import FILES, REPO_ROOT, process_environment, read_metrics, run_script
 
 # Processes started as a POSIX terminal starts them (process groups, SIGHUP, select on pipes);
 # Windows' Ctrl-Break: tests/test_windows_and_languages.py.
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGHUP") or not hasattr(os, "killpg"),
-                                reason="POSIX only: SIGHUP, process groups, killpg")
+pytestmark = [pytest.mark.skipif(not hasattr(signal, "SIGHUP") or not hasattr(os, "killpg"),
+                                 reason="POSIX only: SIGHUP, process groups, killpg"),
+              pytest.mark.training]  # trains models: left out of the quick loop
 
 STOP_WITHIN = 10  # seconds from the signal; the runs here stop within about one
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import tensors
-from conftest import (
+from harness import (
     assert_no_python_warnings,
     assert_png,
     finite_numbers,
@@ -15,6 +15,8 @@ from conftest import (
     result_fields,
     run_script,
 )
+
+pytestmark = pytest.mark.training  # trains models: left out of the quick loop (tests/README.md)
 
 # --- The naive operations give NumPy's results ---------------------------------------------
 

@@ -7,7 +7,7 @@ import re
 
 from packaging.requirements import Requirement
 
-from conftest import REPO_ROOT
+from harness import REPO_ROOT
 
 PYPROJECT = REPO_ROOT / "pyproject.toml"
 CONSTRAINTS = REPO_ROOT / "tests" / "constraints.txt"

@@ -7,7 +7,7 @@ from support import vgg16_weights
 import numpy as np
 import pytest
 
-from conftest import write_vgg16_weights
+from harness import write_vgg16_weights
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from support.errors import InputError
 
 import pytest
 
-from conftest import REPO_ROOT, process_environment
+from harness import REPO_ROOT, process_environment
 
 try:
     import fcntl
@@ -124,6 +124,7 @@ def run_in_cp1252(main):
     return code, *(buffer.getvalue().decode("cp1252") for buffer in raw)  # (strict)
 
 
+@pytest.mark.training
 def test_a_stage_stopped_by_ctrl_break_goes_on_on_a_windows_like_python_under_cp1252(
         windows_like, tmp_path, monkeypatch):
     from support import checkpoints

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from conftest import REPO_ROOT
+from harness import REPO_ROOT
 
 WORKFLOW = REPO_ROOT / ".github" / "workflows" / "ci.yml"
 

@@ -13,7 +13,9 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 - stop_signals: Ctrl-C, SIGTERM and SIGHUP (Ctrl-Break on Windows) stop every script the
   same way
 - errors: the errors behind the one-line messages
+- paths: the one REPO_ROOT
 - outputs: files written atomically, metrics.json and the RESULT line, the progress bar
+- book_numbers: the book's numbers, one place for each (printed comparisons, reproduce.py)
 - book_curves: the book's own training curves beside a run's, and how far apart they are
 - datasets: the Keras datasets, downloaded or from Keras's own files (--data-dir)
 - getting_pictures: the dogs-vs-cats pictures, and the book's 4,000-picture subset of them
@@ -23,7 +25,7 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 - stage_models: the models earlier stages of convnet.py saved
 - vgg16_weights: VGG16 from Keras's download, a local weights file, or untrained
 - convnet_figures: Chapter 5's figures
-- pipeline_benchmark: the picture pipeline against Keras's augmentation layers (run it:
+- pipeline_benchmark: the picture pipeline against the book's ImageDataGenerator (run it:
   `python files/support/pipeline_benchmark.py --help`)
 - reproduce_table, run_records: reproduce.py's table, and the records in data/records/
 - setup_report: a reader's setup for a bug report (`reproduce.py --describe-setup`)

@@ -10,13 +10,14 @@ distance of each curve the two runs share: `book_distance`).
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from support.paths import REPO_ROOT
 
 import numpy as np
 
 from helpers import epoch_axis
 
-BOOK_CURVES = Path(__file__).resolve().parents[2] / "data" / "book_curves.json"
+BOOK_CURVES = REPO_ROOT / "data" / "book_curves.json"
 
 
 class BookRun:

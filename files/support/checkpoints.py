@@ -99,8 +99,8 @@ class TrainingRun:
     becomes the number of epochs finished: the run trains no more and is of those epochs.
     `fit` returns the history of all epochs, those before a stop too; `epoch_seconds` holds
     every epoch's time, `seconds_before` the time the earlier parts of the run took. After
-    `fit`, `best_model` gives the best epoch's model (the one the stage tests) and `results`
-    the stage's numbers.
+    `fit`, `evaluate_best` tests the best epoch's model (`best_model`) and gives the stage's
+    numbers (`results`).
     """
 
     def __init__(self, args, model=None, **more_settings):
@@ -109,7 +109,7 @@ class TrainingRun:
         self.command = command_line.COMMAND  # the command line, as the reader typed it
         self.started = command_line.STARTED or time.perf_counter()  # this part's start
         state = self.earlier_state(args)
-        self.epochs = args.epochs
+        self.epochs, self.batch_size = args.epochs, getattr(args, "batch_size", None)
         self.generation = state["folder"] if state else None
         self.initial_epoch = state["epoch"] if state else 0
         self.history = state["history"] if state else {}
@@ -228,6 +228,23 @@ class TrainingRun:
             outputs.save_atomically(self.model_path,
                                     lambda partial: shutil.copyfile(best, partial))
         return model if self.best_epoch == epochs else keras.models.load_model(self.model_path)
+
+    def evaluate_best(self, model, test_set, *, book, pictures, precision, extra=None,
+                      pictures_per_epoch=None):
+        """Evaluate the best epoch's model (best_model) and the last epoch's on `test_set`:
+        the stage's (results, details), the `precision` it trained in and `extra` among the
+        results. An epoch is `pictures.train_steps` batches, or `pictures_per_epoch`
+        pictures where the fit was over other data (features stored from `pictures`)."""
+        best_model = self.best_model(model)
+        test = best_model.evaluate(test_set, verbose=0)
+        last = test if best_model is model else model.evaluate(test_set, verbose=0)
+        steps_per_epoch = None if pictures_per_epoch else pictures.train_steps
+        results, details = self.results(
+            best_model, test=test, last=last, book=book, steps_per_epoch=steps_per_epoch,
+            batch_size=self.batch_size, skipped_pictures=pictures.skipped,
+            extra={**(extra or {}), "precision": precision})
+        return results, {**details, "pictures_per_epoch": pictures_per_epoch
+                         or details["pictures_per_epoch"]}
 
     def results(self, model, *, test, last, book, steps_per_epoch, batch_size,
                 skipped_pictures=0, extra=None):

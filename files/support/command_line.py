@@ -37,8 +37,8 @@ except ImportError:  # everywhere but Windows
 
 from support import console, outputs, stop_signals
 from support.errors import InputError, error_reason
+from support.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # files/support/ -> the repository
 SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"  # what --smoke reads
 
 
@@ -374,7 +374,7 @@ def add_prepare_flags(group):
 
 
 def has_split(data_dir):
-    from support import picture_pipeline  # (which imports this module)
+    from support import picture_pipeline  # (here: only convnet.py's stages need TensorFlow)
 
     return picture_pipeline.has_split(data_dir)
 

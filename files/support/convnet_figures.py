@@ -1,8 +1,9 @@
 """Figures for Chapter 5: arrays of activations, filter patterns and heatmaps made visible.
 
 `convnet.py` computes what the book shows in 5.2 and 5.4 (validation curves, activations,
-the pictures that excite a filter, a Grad-CAM heatmap); the functions here only lay those
-arrays out as pictures and save them: display code, not the book's deep learning.
+the pictures that excite a filter, a Grad-CAM heatmap); the functions here lay those
+arrays out as pictures and save them (display code, not the book's deep learning), and
+compare_with_scratch reads the scratch stage's metrics.json to draw augment beside it.
 """
 
 import os

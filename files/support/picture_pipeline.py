@@ -23,7 +23,8 @@ import warnings
 from collections import namedtuple
 from pathlib import Path
 
-from support import command_line, console, errors
+from support import console, errors
+from support.paths import REPO_ROOT
 
 import numpy as np
 import tensorflow as tf
@@ -32,7 +33,7 @@ from PIL import Image
 # The book's split of the 25,000 pictures: the file numbers of each class in each split.
 SPLITS = {"train": range(0, 1000), "validation": range(1000, 1500), "test": range(1500, 2000)}
 CLASS_NAMES = ("cat", "dog")  # folder order, so label 0 is "cats" and 1 is "dogs"
-DEFAULT_DATA_DIR = command_line.REPO_ROOT / "data"
+DEFAULT_DATA_DIR = REPO_ROOT / "data"
 DECODE_CHECK_SIZE = 150  # pictures are checked by decoding them at about this size
 
 

@@ -58,6 +58,7 @@ def time_epochs(args, model, train, validation, steps=None):
 def benchmark(args):
     split = picture_pipeline.find_split(args.data_dir)
     size = args.image_size
+    rate, augment_rate = convnet.SCRATCH.learning_rate, convnet.AUGMENT.learning_rate
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     # Keras before 3.15 warns that its own legacy iterator does not call PyDataset's
@@ -69,7 +70,7 @@ def benchmark(args):
                                            batch_size=20, class_mode="binary")
              for name in ("train", "validation")]
     timings = {"book_generator": time_epochs(
-        args, convnet.build_small_convnet(size, rescale=False), *flows)}
+        args, convnet.build_small_convnet(size, rate, rescale=False), *flows)}
 
     # convnet.py: tf.data, decoded once and cached; the same model and batch size.
     def pictures(augmentation=None):
@@ -77,18 +78,18 @@ def benchmark(args):
                                           augmentation=augmentation)
 
     plain = pictures()
-    timings["tf_data"] = time_epochs(args, convnet.build_small_convnet(size), plain.train,
-                                     plain.validation, plain.train_steps)
+    timings["tf_data"] = time_epochs(args, convnet.build_small_convnet(size, rate),
+                                     plain.train, plain.validation, plain.train_steps)
     policy = precision.use_mixed_precision(args.mixed_precision)  # scratch's default
     suffix = "" if policy == "float32" else f"_{policy}"
     if policy != "float32":
         plain = pictures()  # fresh datasets: the cache refills
         timings[f"tf_data{suffix}"] = time_epochs(
-            args, convnet.build_small_convnet(size), plain.train, plain.validation,
+            args, convnet.build_small_convnet(size, rate), plain.train, plain.validation,
             plain.train_steps)
     augmented = pictures(convnet.BOOK_AUGMENTATION)
     timings[f"tf_data{suffix}_augment"] = time_epochs(
-        args, convnet.build_small_convnet(size, dropout=True), augmented.train,
+        args, convnet.build_small_convnet(size, augment_rate, dropout=True), augmented.train,
         augmented.validation, augmented.train_steps)
 
     results = {}
