@@ -64,10 +64,11 @@ from support import (
     picture_pipeline,
     precision,
     stage_models,
+    stages,
     vgg16_weights,
 )
 from support.book_numbers import BOOK
-from support.command_line import Stage
+from support.stages import Stage
 
 import keras
 import numpy as np
@@ -82,7 +83,8 @@ SCRIPT = "convnet"
 # 5.1 A first convnet: MNIST
 # --------------------------------------------------------------------------------------
 
-MNIST = Stage(summary="5.1 a small convnet on MNIST", epochs=5, batch_size=64)
+MNIST = Stage(summary="5.1 a small convnet on MNIST", epochs=5, batch_size=64,
+              smoke_sample_data=True)  # --smoke: the sample digits in data/sample/
 
 
 def build_mnist_convnet():
@@ -578,7 +580,7 @@ STAGES = {"mnist": (mnist, MNIST), "prepare": (prepare, PREPARE), "scratch": (sc
 
 
 def main(argv=None):
-    args = command_line.parse_stage_args(STAGES, __doc__, argv)
+    args = stages.parse_stage_args(STAGES, __doc__, argv)
     started = command_line.start(args)
     results, details = STAGES[args.stage][0](args)
     book = book_curves.of(SCRIPT, args.stage)  # None: the book printed no log of this stage

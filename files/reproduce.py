@@ -49,10 +49,17 @@ import time
 from pathlib import Path
 
 # First: importing support checks the Keras backend setting before Keras loads.
-from support import command_line, console, reproduce_table, run_records, setup_report
+from support import (
+    command_line,
+    console,
+    output_folder,
+    reproduce_table,
+    run_records,
+    setup_report,
+)
 from support.book_numbers import BOOK as NUMBERS
-from support.command_line import REPO_ROOT
 from support.errors import InputError
+from support.paths import REPO_ROOT
 
 SCRIPT = "reproduce"
 FILES = Path(__file__).resolve().parent
@@ -371,7 +378,7 @@ def main(argv=None):
                          "recorded (leave out --record)")
     args.reuse = args.output_dir if args.reuse is True else args.reuse
     started = time.perf_counter()
-    command_line.prepare_output_dir(args.output_dir)
+    output_folder.prepare_output_dir(args.output_dir)
     chosen = [entry for entry in BOOK if (args.only is None or entry["name"] in args.only)
               and entry["name"] not in args.skip]
     seeds = [DEFAULT_SEED, *range(1, args.seeds)]

@@ -76,9 +76,9 @@ def output_folders_released_after_each_test():
     """A script's main(argv) called directly (not through command_line.run) keeps its output
     folder's lock: release it, so a later process may write there."""
     yield
-    command_line = sys.modules.get("support.command_line")
-    if command_line is not None:
-        command_line.release_output_dirs()
+    output_folder = sys.modules.get("support.output_folder")
+    if output_folder is not None:
+        output_folder.release_output_dirs()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 
-from support import checkpoints, command_line, errors, picture_pipeline, precision
+from support import checkpoints, errors, picture_pipeline, precision, stages
 
 import numpy as np
 import pytest
@@ -81,12 +81,12 @@ def resuming(backup, epoch, of=5, aimed=""):
 def stopped(images, tmp_path_factory):
     """A 5-epoch run stopped once epoch 3 was kept: its backup holds epochs 3 and 2."""
     folder = tmp_path_factory.mktemp("stopped")
-    command_line.COMMAND = COMMAND
+    stages.COMMAND = COMMAND
     try:
         with pytest.raises(KeyboardInterrupt):
             train(images, folder, stop_after=3)
     finally:
-        command_line.COMMAND = None
+        stages.COMMAND = None
     return folder
 
 
@@ -483,10 +483,10 @@ def test_every_stage_with_a_backup_takes_restart(capsys):
         keeps_a_backup = "checkpoints.TrainingRun(" in inspect.getsource(function)
         argv = [name, "--restart"] + (["--source", "x"] if name == "prepare" else [])
         if keeps_a_backup:
-            assert command_line.parse_stage_args(convnet.STAGES, "", argv).restart is True
+            assert stages.parse_stage_args(convnet.STAGES, "", argv).restart is True
             with pytest.raises(SystemExit):
-                command_line.parse_stage_args(convnet.STAGES, "", [name, "--help"])
+                stages.parse_stage_args(convnet.STAGES, "", [name, "--help"])
             assert "--restart" in capsys.readouterr().out, name
         else:
             with pytest.raises(SystemExit):  # an unknown flag there
-                command_line.parse_stage_args(convnet.STAGES, "", argv)
+                stages.parse_stage_args(convnet.STAGES, "", argv)

@@ -1,9 +1,9 @@
-"""Unit tests of files/support/command_line.py: the common flags, --smoke, `run`'s exit
-codes, and one run per output folder."""
+"""Unit tests of files/support/command_line.py (the common flags, --smoke, `run`'s exit
+codes) and files/support/output_folder.py (one run per output folder)."""
 
 import sys
 
-from support import command_line, errors
+from support import command_line, errors, output_folder
 
 import pytest
 
@@ -45,7 +45,7 @@ def test_run_turns_data_unavailable_into_exit_2(capsys):
 
 # ---- One run per output folder ------------------------------------------------------------
 
-# Another run holding the folder's lock, as command_line.lock_output_dir takes it (an flock
+# Another run holding the folder's lock, as output_folder.lock_output_dir takes it (an flock
 # on OUTPUT_DIR/.lock, the holder's process number in it), without importing TensorFlow.
 HOLDS_THE_LOCK = """
 import fcntl, os, pathlib, time
@@ -73,26 +73,26 @@ def test_a_second_run_on_the_same_folder_ends_at_once(tmp_path, capsys):
     try:
         assert holder.stdout.readline() == "holding\n"
         with pytest.raises(SystemExit) as exit_info:
-            command_line.run(lambda: command_line.prepare_output_dir(folder))
+            command_line.run(lambda: output_folder.prepare_output_dir(folder))
         assert exit_info.value.code == 2
         assert capsys.readouterr().err == (
             f"error: another run (process {holder.pid}) is writing to {folder}: wait for it "
             f"to end, or pass another --output-dir\n")
         # Another folder, even one inside it (reproduce.py's examples), is not locked.
-        command_line.run(lambda: command_line.prepare_output_dir(folder / "examples"))
+        command_line.run(lambda: output_folder.prepare_output_dir(folder / "examples"))
     finally:
         holder.kill()  # as SIGKILL or a power cut ends a run: its lock goes with it
         holder.wait()
-    command_line.run(lambda: command_line.prepare_output_dir(folder))
+    command_line.run(lambda: output_folder.prepare_output_dir(folder))
     assert capsys.readouterr().out == (
         f"note: taking over {folder}: process {holder.pid}, which wrote there, ended without "
         f"releasing it\n")
     # Released at the end of the run: the next run takes it without a word.
-    command_line.run(lambda: command_line.prepare_output_dir(folder))
+    command_line.run(lambda: output_folder.prepare_output_dir(folder))
     assert capsys.readouterr().out == "" and (folder / ".lock").read_text() == ""
 
 
 def test_runs_one_after_the_other_in_one_process_share_the_lock(tmp_path):
-    command_line.prepare_output_dir(tmp_path)
-    command_line.prepare_output_dir(tmp_path)  # (the tests call main() directly)
-    command_line.release_output_dirs()
+    output_folder.prepare_output_dir(tmp_path)
+    output_folder.prepare_output_dir(tmp_path)  # (the tests call main() directly)
+    output_folder.release_output_dirs()

@@ -10,7 +10,7 @@ test_convnet_figures.py, test_getting_pictures.py.
 
 import json
 
-from support import book_curves, command_line, errors
+from support import book_curves, command_line, errors, stages
 
 import numpy as np
 import pytest
@@ -267,12 +267,10 @@ def test_prepare_unpacks_a_kagglehub_download(tmp_path, monkeypatch):
 @pytest.mark.parametrize("stage", ["mnist", "prepare", "scratch", "augment", "features",
                                    "features-augment", "finetune", "visualize"])
 def test_each_stage_has_help_with_common_flags(stage, capsys):
-    from support import command_line
-
     import convnet
 
     with pytest.raises(SystemExit) as exit_info:
-        parser = command_line.make_stage_parser(convnet.STAGES, convnet.__doc__)
+        parser = stages.make_stage_parser(convnet.STAGES, convnet.__doc__)
         parser.parse_args([stage, "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
@@ -288,11 +286,9 @@ def test_each_stage_has_help_with_common_flags(stage, capsys):
     (["finetune", "--steps-per-epoch", "3", "--epochs", "2"], 1, 32, 3),  # steps asked for
 ])
 def test_smoke_settings_of_the_training_stages(argv, epochs, image_size, steps):
-    from support import command_line
-
     import convnet
 
-    args = command_line.parse_stage_args(convnet.STAGES, convnet.__doc__, [*argv, "--smoke"])
+    args = stages.parse_stage_args(convnet.STAGES, convnet.__doc__, [*argv, "--smoke"])
     assert (args.epochs, args.image_size, args.steps_per_epoch) == (epochs, image_size, steps)
 
 
@@ -329,12 +325,10 @@ def test_missing_weights_file_exits_2(tmp_path, capsys):
 
 
 def test_augment_help_states_the_book_s_epoch(capsys):
-    from support import command_line
-
     import convnet
 
     with pytest.raises(SystemExit):
-        parser = command_line.make_stage_parser(convnet.STAGES, convnet.__doc__)
+        parser = stages.make_stage_parser(convnet.STAGES, convnet.__doc__)
         parser.parse_args(["augment", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "--steps-per-epoch" in text and "100 x 32 = 3200 augmented pictures" in text
@@ -347,7 +341,7 @@ def test_a_vgg16_stage_s_smoke_run_needs_no_download(tmp_path, images):
     import convnet
 
     for stage in ("features", "features-augment", "visualize"):
-        args = command_line.parse_stage_args(convnet.STAGES, convnet.__doc__, [stage, "--smoke"])
+        args = stages.parse_stage_args(convnet.STAGES, convnet.__doc__, [stage, "--smoke"])
         assert args.weights == "none", stage
     result = run_convnet("features", "--smoke", "--data-dir", images, "--output-dir", tmp_path)
     assert assert_ok(result, "features")["weights"] == "none"

@@ -372,9 +372,9 @@ def test_no_space_for_a_checkpoint_during_training(tmp_path, monkeypatch, capsys
 
 
 def test_a_folder_removed_during_the_run_is_one_line_but_a_bug_keeps_its_traceback(tmp_path):
-    from support import command_line, outputs
+    from support import command_line, output_folder, outputs
 
-    folder = command_line.prepare_output_dir(tmp_path / "runs")
+    folder = output_folder.prepare_output_dir(tmp_path / "runs")
     gone = OSError(errno.ENOENT, "No such file or directory", str(folder / "training.png"))
     assert "could not write" in outputs.write_failure(gone)
     elsewhere = OSError(errno.ENOENT, "No such file or directory", "/nonexistent/dlwp.txt")

@@ -1,7 +1,7 @@
 """Every system and every language (files/support/console.py, the Windows paths of
-command_line.py, outputs.py, stop_signals.py, run_records.py): output no character can crash,
-`error:` lines that start a line of their own, the output folder's lock where it cannot be
-taken, and the promises of files/README.md on a Windows-like Python.
+command_line.py, output_folder.py, outputs.py, stop_signals.py, run_records.py): output no
+character can crash, `error:` lines that start a line of their own, the output folder's
+lock where it cannot be taken, and the promises of files/README.md on a Windows-like Python.
 
 The Windows-like runs simulate on Linux, in this process, what differs there: no fcntl, no
 SIGHUP or SIGKILL, Ctrl-Break, hard links refused, a read-only fsync refused, renames refused
@@ -22,7 +22,7 @@ import threading
 import types
 from pathlib import Path
 
-from support import command_line, console, getting_pictures, outputs, run_records
+from support import command_line, console, getting_pictures, output_folder, outputs, run_records
 from support.errors import InputError
 
 import pytest
@@ -69,8 +69,8 @@ def windows_like(monkeypatch):
         pytest.skip("signal handlers need the main thread")
     counts = dict.fromkeys(("msvcrt_locks", "link_refused", "fsync_refused", "fsync_done",
                             "replace_refused"), 0)
-    monkeypatch.setattr(command_line, "fcntl", None)
-    monkeypatch.setattr(command_line, "msvcrt", msvcrt_stand_in(counts))
+    monkeypatch.setattr(output_folder, "fcntl", None)
+    monkeypatch.setattr(output_folder, "msvcrt", msvcrt_stand_in(counts))
     monkeypatch.delattr(signal, "SIGHUP")
     monkeypatch.delattr(signal, "SIGKILL")
     monkeypatch.setattr(signal, "SIGBREAK", signal.SIGUSR1, raising=False)
@@ -282,8 +282,8 @@ def test_a_lock_the_file_system_cannot_take_is_a_note_and_the_run_goes_on(
     def no_locks(file):
         raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))  # NFS without its lock daemon
 
-    monkeypatch.setattr(command_line, "_lock", no_locks)
-    command_line.run(lambda: command_line.prepare_output_dir(tmp_path / "runs"))
+    monkeypatch.setattr(output_folder, "_lock", no_locks)
+    command_line.run(lambda: output_folder.prepare_output_dir(tmp_path / "runs"))
     out = capsys.readouterr().out
     assert out == (f"note: could not lock {tmp_path / 'runs'} ({os.strerror(errno.ENOLCK)}): "
                    f"the run goes on, but nothing stops another run from writing there "
@@ -299,20 +299,20 @@ def test_only_a_lock_another_process_holds_refuses_a_run(tmp_path, monkeypatch, 
         raise OSError(held, os.strerror(held))
 
     if windows:
-        monkeypatch.setattr(command_line, "fcntl", None)
-        monkeypatch.setattr(command_line, "msvcrt", object())
-    monkeypatch.setattr(command_line, "_lock", held_elsewhere)
+        monkeypatch.setattr(output_folder, "fcntl", None)
+        monkeypatch.setattr(output_folder, "msvcrt", object())
+    monkeypatch.setattr(output_folder, "_lock", held_elsewhere)
     (tmp_path / ".lock").write_text("4242", encoding="utf-8")
     with pytest.raises(SystemExit) as exit_info:
-        command_line.run(lambda: command_line.prepare_output_dir(tmp_path))
+        command_line.run(lambda: output_folder.prepare_output_dir(tmp_path))
     assert exit_info.value.code == 2
     assert capsys.readouterr().err.startswith("error: another run (process 4242) is writing")
 
 
 def test_where_no_lock_exists_a_note_says_so(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(command_line, "fcntl", None)
-    monkeypatch.setattr(command_line, "msvcrt", None)
-    command_line.run(lambda: command_line.prepare_output_dir(tmp_path))
+    monkeypatch.setattr(output_folder, "fcntl", None)
+    monkeypatch.setattr(output_folder, "msvcrt", None)
+    command_line.run(lambda: output_folder.prepare_output_dir(tmp_path))
     assert capsys.readouterr().out.startswith("note: no file locking on this system")
 
 

@@ -8,8 +8,10 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 
 - console: output no character can crash; `error:` and `note:` lines on lines of their own
 - backend_check: the Keras backend setting, checked; matplotlib without a display
-- command_line: the common flags, convnet.py's stages and their flags, the output folder
-  and its lock, `run` (one `error:` line, exit code 2; stop signals: `interrupted`)
+- command_line: the common flags, `run` (one `error:` line, exit code 2; stop signals:
+  `interrupted`)
+- stages: convnet.py's stages, their settings records and their flags
+- output_folder: the output folder, checked before any training, and its lock
 - stop_signals: Ctrl-C, SIGTERM and SIGHUP (Ctrl-Break on Windows) stop every script the
   same way
 - errors: the errors behind the one-line messages

@@ -62,6 +62,7 @@ from support import (
     outputs,
     picture_pipeline,
     run_records,
+    stages,
     stop_signals,
 )
 
@@ -106,7 +107,7 @@ class TrainingRun:
     def __init__(self, args, model=None, **more_settings):
         self.backup_dir = Path(args.output_dir) / BACKUP_FOLDER
         self.settings, self.computing = run_settings(args, more_settings, model)
-        self.command = command_line.COMMAND  # the command line, as the reader typed it
+        self.command = stages.COMMAND  # the command line, as the reader typed it
         self.started = command_line.STARTED or time.perf_counter()  # this part's start
         state = self.earlier_state(args)
         self.epochs, self.batch_size = args.epochs, getattr(args, "batch_size", None)

@@ -30,7 +30,7 @@ from support.errors import InputError
 
 import numpy as np
 
-OUTPUT_FOLDERS = []  # the folders this run writes into (added by command_line.prepare_output_dir)
+OUTPUT_FOLDERS = []  # the folders this run writes into (added by output_folder.prepare_output_dir)
 
 
 class WriteFailed(InputError):

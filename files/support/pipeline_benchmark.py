@@ -24,7 +24,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run by itself: the scripts' folder, files/, goes on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from support import command_line, outputs, picture_pipeline, precision  # noqa: E402
+from support import command_line, outputs, picture_pipeline, precision, stages  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -112,8 +112,8 @@ def main(argv=None):
     parser.prog = "python files/support/pipeline_benchmark.py"  # (not a script in files/)
     scratch = convnet.SCRATCH  # the network and the smoke run it times
     parser.add_argument("--image-size", type=command_line.int_in_range(
-        scratch.min_image_size, command_line.MAX_IMAGE_SIZE), default=None,
-        help=f"pictures are resized to this square size (default: {command_line.IMAGE_SIZE}, "
+        scratch.min_image_size, stages.MAX_IMAGE_SIZE), default=None,
+        help=f"pictures are resized to this square size (default: {stages.IMAGE_SIZE}, "
              f"{scratch.smoke_image_size} with --smoke)")
     parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
                         help="also time mixed precision (default: where it pays, as in "
@@ -124,7 +124,7 @@ def main(argv=None):
         if not picture_pipeline.has_split(args.data_dir):
             args.data_dir = command_line.SAMPLE_DATA_DIR
     if args.image_size is None:
-        args.image_size = scratch.smoke_image_size if args.smoke else command_line.IMAGE_SIZE
+        args.image_size = scratch.smoke_image_size if args.smoke else stages.IMAGE_SIZE
     started = command_line.start(args)
     results, details = benchmark(args)
     outputs.finish(args, SCRIPT, results, started, details=details)

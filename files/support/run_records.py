@@ -23,8 +23,8 @@ from importlib import metadata
 from pathlib import Path
 
 from support import reproduce_table
-from support.command_line import REPO_ROOT
 from support.errors import InputError
+from support.paths import REPO_ROOT
 
 # Tests point this elsewhere: smoke runs and tests never write into the committed folder.
 RECORDS_DIR = REPO_ROOT / "data" / "records"
