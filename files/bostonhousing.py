@@ -100,7 +100,7 @@ def main(argv=None):
     if args.smoke:
         args.folds, args.kfold_batch_size = 2, max(args.kfold_batch_size, 16)
         args.kfold_epochs, args.curve_epochs = min(args.kfold_epochs, 3), min(args.curve_epochs, 15)
-    started = command_line.start(args)
+    command_line.start(args)
 
     # --- The data ------------------------------------------------------------------------------
     (train_data, train_targets), (test_data, test_targets) = datasets.load_boston_housing(
@@ -153,7 +153,7 @@ def main(argv=None):
                          title="Boston housing: final model")
 
     outputs.finish(args, SCRIPT, {"test_mae": test_mae, "test_mae_dollars": round(test_mae * 1000),
-                                  "kfold_mae": kfold_mae, "test_mse": test_mse}, started,
+                                  "kfold_mae": kfold_mae, "test_mse": test_mse},
                    details={"fold_maes": fold_maes, "history": final.history,
                             "average_val_mae_per_epoch": average_mae.tolist()})
 

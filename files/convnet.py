@@ -581,10 +581,10 @@ STAGES = {"mnist": (mnist, MNIST), "prepare": (prepare, PREPARE), "scratch": (sc
 
 def main(argv=None):
     args = stages.parse_stage_args(STAGES, __doc__, argv)
-    started = command_line.start(args)
+    command_line.start(args)
     results, details = STAGES[args.stage][0](args)
     book = book_curves.of(SCRIPT, args.stage)  # None: the book printed no log of this stage
-    outputs.finish(args, SCRIPT, {"stage": args.stage, **results}, started, details=details,
+    outputs.finish(args, SCRIPT, {"stage": args.stage, **results}, details=details,
                    book=book and {"history": (book, details["pictures_per_epoch"])})
     checkpoints.remove_backup(args.output_dir)  # a finished stage keeps no backup
 

@@ -362,7 +362,7 @@ def main(argv=None):
                         default="all", help="run one part or one comparison only, or "
                         "overfitting: the three comparisons (default: %(default)s)")
     args = command_line.parse_args(parser, argv, smoke_epochs=3)
-    started = command_line.start(args)
+    command_line.start(args)
     experiments = {"all": EXPERIMENTS, "overfitting": tuple(COMPARISONS)}.get(
         args.experiment, (args.experiment,))
 
@@ -411,7 +411,7 @@ def main(argv=None):
                                       len(train_idx)) for name, curves in histories.items()}}
 
     print(WORKFLOW)
-    outputs.finish(args, SCRIPT, results, started, details=extra)
+    outputs.finish(args, SCRIPT, results, details=extra)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ def build_model():
 def main(argv=None):
     parser = command_line.make_parser(SCRIPT, __doc__, epochs=5, batch_size=128)
     args = command_line.parse_args(parser, argv, smoke_epochs=3)
-    started = command_line.start(args)
+    command_line.start(args)
 
     # --- The data --------------------------------------------------------------------
     (train_images, train_labels), (test_images, test_labels) = datasets.load_mnist(args.data_dir)
@@ -71,7 +71,7 @@ def main(argv=None):
     print(f"test accuracy {test_accuracy:.4f} (book: {BOOK['mnist']}), test loss {test_loss:.4f}")
 
     outputs.finish(args, SCRIPT, {"test_accuracy": test_accuracy, "test_loss": test_loss},
-                   started, details={"history": history.history},
+                   details={"history": history.history},
                    book={"history": (book, len(train_images))})
 
 

@@ -64,7 +64,7 @@ def main(argv=None):
     args = command_line.parse_args(parser, argv, smoke_epochs=4)
     if args.smoke:
         args.validation_size = min(args.validation_size, 200)
-    started = command_line.start(args)
+    command_line.start(args)
 
     # --- The Reuters dataset --------------------------------------------------------------------
     (train_data, train_labels), (test_data, test_labels) = datasets.load_reuters(
@@ -124,7 +124,7 @@ def main(argv=None):
     outputs.finish(
         args, SCRIPT, {"test_accuracy": test_accuracy, "test_loss": test_loss,
                        "random_baseline_accuracy": baseline, "best_epoch": best_epoch},
-        started, details={"history": final.history, "validation_history": validation.history},
+        details={"history": final.history, "validation_history": validation.history},
         book={"history": (book["history"], len(x_train)),
               "validation_history": (book["validation_history"], len(partial_x_train))})
 

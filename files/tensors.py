@@ -464,7 +464,7 @@ def main(argv=None):
                         help="start from the book's initial weights, uniform in [0, 0.1], "
                              "instead of Glorot uniform (use with --learning-rate 1e-3)")
     args = command_line.parse_args(parser, argv, smoke_epochs=2)
-    started = command_line.start(args)
+    command_line.start(args)
     sections = SECTIONS if args.section == "all" else (args.section,)
 
     mnist = None
@@ -481,7 +481,7 @@ def main(argv=None):
         results.update(engine_results)
         extra.update(engine_extra)
 
-    outputs.finish(args, SCRIPT, results, started, details=extra)
+    outputs.finish(args, SCRIPT, results, details=extra)
 
 
 if __name__ == "__main__":

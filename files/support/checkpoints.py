@@ -56,7 +56,6 @@ import warnings
 from pathlib import Path
 
 from support import (
-    command_line,
     console,
     errors,
     outputs,
@@ -108,7 +107,7 @@ class TrainingRun:
         self.backup_dir = Path(args.output_dir) / BACKUP_FOLDER
         self.settings, self.computing = run_settings(args, more_settings, model)
         self.command = stages.COMMAND  # the command line, as the reader typed it
-        self.started = command_line.STARTED or time.perf_counter()  # this part's start
+        self.started = outputs.STARTED or time.perf_counter()  # this part's start
         state = self.earlier_state(args)
         self.epochs, self.batch_size = args.epochs, getattr(args, "batch_size", None)
         self.generation = state["folder"] if state else None

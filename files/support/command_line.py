@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 from support import console, output_folder, outputs, stop_signals
@@ -101,18 +100,13 @@ def _env_path(name):
 
 
 def start(args):
-    """Seed everything, check and lock the output folder, and return a start time for
-    `seconds` (kept in STARTED too: a backup counts the time of a run's every part)."""
+    """Seed everything, check and lock the output folder, and start the run's clock
+    (outputs.start_clock: the `seconds` of metrics.json and of a stopped stage's backup)."""
     import keras
 
-    global STARTED
     keras.utils.set_random_seed(args.seed)  # Python, NumPy and the backend in one call
     output_folder.prepare_output_dir(args.output_dir)
-    STARTED = time.perf_counter()
-    return STARTED
-
-
-STARTED = None  # time.perf_counter() when `start` last ran
+    outputs.start_clock()
 
 
 def run(main):

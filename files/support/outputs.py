@@ -6,9 +6,10 @@
   line (`write_failure`) instead of a traceback; `flush_to_disk`, `replace` (a rename
   tried again while another program's handle refuses it, as on Windows) and `file_sha256`
   serve the backups of checkpoints.py too;
-- `finish`, a script's last call, writes `metrics.json` (with the book's run beside this
-  one's) and prints the closing `RESULT script=... key=value` line (`write_results`), the
-  same keys in every script;
+- `start_clock` notes when the run started; `finish`, a script's last call, writes
+  `metrics.json` (with the book's run beside this one's, and the seconds since the start)
+  and prints the closing `RESULT script=... key=value` line (`write_results`), the same
+  keys in every script;
 - `progress_bar`: Keras's progress bar for long loops that are not `fit`.
 
 Not in the book scripts: the book shows its numbers in a notebook and writes no files.
@@ -142,14 +143,25 @@ def _clean(value):
     return value
 
 
-def finish(args, script, results, started, details=None, book=None):
+def start_clock():
+    """Note when the run started (command_line.start calls it): the `seconds` of `finish`,
+    and of a stopped stage's backup (checkpoints.py), count from there."""
+    global STARTED
+    STARTED = time.perf_counter()
+
+
+STARTED = None  # time.perf_counter() when start_clock last ran
+
+
+def finish(args, script, results, details=None, book=None):
     """The end of every script: `metrics.json` and the closing RESULT line (write_results),
-    with `seconds` since `started` (plus `details["seconds_before"]`: the earlier parts of a
-    stage resumed after a stop) and, beside each history of `details` named in `book` ({key:
-    (the book's run of it, support.book_curves.of; training examples one of this run's
-    epochs covered)}), the book's run and the distance of this run's curves from it."""
+    with `seconds` since the run started (`start_clock`; plus `details["seconds_before"]`:
+    the earlier parts of a stage resumed after a stop) and, beside each history of `details`
+    named in `book` ({key: (the book's run of it, support.book_curves.of; training examples
+    one of this run's epochs covered)}), the book's run and the distance of this run's
+    curves from it."""
     details = dict(details or {})
-    seconds = details.pop("seconds_before", 0.0) + time.perf_counter() - started
+    seconds = details.pop("seconds_before", 0.0) + time.perf_counter() - STARTED
     beside = {key: book_curves.beside_book(run, details[key], examples_per_epoch)
               for key, (run, examples_per_epoch) in (book or {}).items()}
     if any(value is not None for value in beside.values()):

@@ -125,9 +125,9 @@ def main(argv=None):
             args.data_dir = command_line.SAMPLE_DATA_DIR
     if args.image_size is None:
         args.image_size = scratch.smoke_image_size if args.smoke else stages.IMAGE_SIZE
-    started = command_line.start(args)
+    command_line.start(args)
     results, details = benchmark(args)
-    outputs.finish(args, SCRIPT, results, started, details=details)
+    outputs.finish(args, SCRIPT, results, details=details)
 
 
 if __name__ == "__main__":
