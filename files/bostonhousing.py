@@ -96,10 +96,10 @@ def main(argv=None):
                              "(default: %(default)s)")
     parser.add_argument("--kfold-batch-size", type=command_line.positive_int, default=1,
                         help="batch size of the K-fold runs (default: %(default)s, as in the book)")
-    args = command_line.parse_args(parser, argv, smoke_epochs=20)
-    if args.smoke:
-        args.folds, args.kfold_batch_size = 2, max(args.kfold_batch_size, 16)
-        args.kfold_epochs, args.curve_epochs = min(args.kfold_epochs, 3), min(args.curve_epochs, 15)
+    # --smoke: 2 folds of at most 3 epochs in batches of 16 or more, a shorter curve.
+    args = command_line.parse_args(parser, argv, smoke_limits={
+        "epochs": 20, "folds": 2, "kfold_epochs": 3, "kfold_batch_size": (16, None),
+        "curve_epochs": 15})
     command_line.start(args)
 
     # --- The data ------------------------------------------------------------------------------

@@ -361,7 +361,7 @@ def main(argv=None):
     parser.add_argument("--experiment", choices=("all", *EXPERIMENTS, "overfitting"),
                         default="all", help="run one part or one comparison only, or "
                         "overfitting: the three comparisons (default: %(default)s)")
-    args = command_line.parse_args(parser, argv, smoke_epochs=3)
+    args = command_line.parse_args(parser, argv, smoke_limits={"epochs": 3})
     command_line.start(args)
     experiments = {"all": EXPERIMENTS, "overfitting": tuple(COMPARISONS)}.get(
         args.experiment, (args.experiment,))

@@ -41,7 +41,7 @@ def build_model():
 
 def main(argv=None):
     parser = command_line.make_parser(SCRIPT, __doc__, epochs=5, batch_size=128)
-    args = command_line.parse_args(parser, argv, smoke_epochs=3)
+    args = command_line.parse_args(parser, argv, smoke_limits={"epochs": 3})
     command_line.start(args)
 
     # --- The data --------------------------------------------------------------------

@@ -61,9 +61,8 @@ def main(argv=None):
                              "(default: %(default)s, where validation loss was lowest)")
     parser.add_argument("--validation-size", type=command_line.positive_int, default=1000,
                         help="training newswires held out in phase 1 (default: %(default)s)")
-    args = command_line.parse_args(parser, argv, smoke_epochs=4)
-    if args.smoke:
-        args.validation_size = min(args.validation_size, 200)
+    args = command_line.parse_args(parser, argv,
+                                   smoke_limits={"epochs": 4, "validation_size": 200})
     command_line.start(args)
 
     # --- The Reuters dataset --------------------------------------------------------------------

@@ -463,7 +463,7 @@ def main(argv=None):
     parser.add_argument("--book-init", action="store_true",
                         help="start from the book's initial weights, uniform in [0, 0.1], "
                              "instead of Glorot uniform (use with --learning-rate 1e-3)")
-    args = command_line.parse_args(parser, argv, smoke_epochs=2)
+    args = command_line.parse_args(parser, argv, smoke_limits={"epochs": 2})
     command_line.start(args)
     sections = SECTIONS if args.section == "all" else (args.section,)
 

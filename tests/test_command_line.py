@@ -1,9 +1,10 @@
 """Unit tests of files/support/command_line.py (the common flags, --smoke, `run`'s exit
 codes) and files/support/output_folder.py (one run per output folder)."""
 
+import argparse
 import sys
 
-from support import command_line, errors, output_folder
+from support import command_line, errors, output_folder, smoke
 
 import pytest
 
@@ -16,9 +17,18 @@ def test_parser_defaults_and_smoke(tmp_path):
     assert (args.epochs, args.batch_size, args.seed, args.smoke) == (20, 512, 42, False)
     assert args.output_dir == command_line.REPO_ROOT / "runs" / "demo"
     args = command_line.parse_args(parser, ["--smoke", "--output-dir", str(tmp_path)],
-                                   smoke_epochs=3)
-    assert args.epochs == 3 and args.data_dir == command_line.SAMPLE_DATA_DIR
+                                   smoke_limits={"epochs": 3})
+    assert args.epochs == 3 and args.data_dir == smoke.SAMPLE_DATA_DIR
     assert args.output_dir == tmp_path
+
+
+def test_smoke_limits_hold_flags_to_a_bound_or_a_range():
+    args = argparse.Namespace(epochs=20, folds=4, kfold_batch_size=1, data_dir=None)
+    smoke.apply(args, {"epochs": 3, "folds": 2, "kfold_batch_size": (16, None)})
+    assert vars(args) == {"epochs": 3, "folds": 2, "kfold_batch_size": 16,
+                          "data_dir": smoke.SAMPLE_DATA_DIR}
+    smoke.apply(args, {"epochs": 5}, sample_data=False)  # already below: kept
+    assert args.epochs == 3
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "1.5", "x"])

@@ -12,6 +12,7 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
   `interrupted`)
 - stages: convnet.py's stages, their settings records and their flags
 - output_folder: the output folder, checked before any training, and its lock
+- smoke: what --smoke changes, every rule in one place
 - stop_signals: Ctrl-C, SIGTERM and SIGHUP (Ctrl-Break on Windows) stop every script the
   same way
 - errors: the errors behind the one-line messages

@@ -21,11 +21,9 @@ import os
 import sys
 from pathlib import Path
 
-from support import console, output_folder, outputs, stop_signals
+from support import console, output_folder, outputs, smoke, stop_signals
 from support.errors import InputError
 from support.paths import REPO_ROOT
-
-SAMPLE_DATA_DIR = REPO_ROOT / "data" / "sample"  # what --smoke reads
 
 
 def int_in_range(low, high=None):
@@ -85,12 +83,12 @@ def make_parser(script, doc, epochs, batch_size):
     return add_common_flags(parser, script, epochs, batch_size)
 
 
-def parse_args(parser, argv=None, smoke_epochs=2):
-    """Parse the flags; `--smoke` switches to the sample data and caps the epochs."""
+def parse_args(parser, argv=None, smoke_limits=None):
+    """Parse the flags; `--smoke` switches to the sample data and holds each flag named in
+    `smoke_limits` to its smoke value (smoke.apply; default: at most 2 epochs)."""
     args = parser.parse_args(argv)
     if args.smoke:
-        args.data_dir = SAMPLE_DATA_DIR
-        args.epochs = min(args.epochs, smoke_epochs)
+        smoke.apply(args, smoke_limits or {"epochs": 2})
     return args
 
 

@@ -31,7 +31,7 @@ import zipfile
 from collections import Counter, namedtuple
 from pathlib import Path
 
-from support import command_line, console, errors, outputs, picture_pipeline
+from support import console, errors, outputs, picture_pipeline, smoke
 from support.picture_pipeline import CLASS_NAMES, SPLITS
 
 import keras
@@ -301,7 +301,7 @@ def find_pictures(source, download, download_folder, smoke_folder=None):
         if download is not None:
             raise errors.InputError("--smoke never uses the network: leave --download out, "
                                      "or --smoke")
-        sample_pictures = command_line.SAMPLE_DATA_DIR / "cats_and_dogs_small"
+        sample_pictures = smoke.SAMPLE_DATA_DIR / "cats_and_dogs_small"
         return sample_kaggle_train(smoke_folder, sample_pictures)
     download, line = choose_download(download)
     print(line)

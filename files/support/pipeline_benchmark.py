@@ -24,7 +24,7 @@ from pathlib import Path
 if __name__ == "__main__":  # run by itself: the scripts' folder, files/, goes on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from support import command_line, outputs, picture_pipeline, precision, stages  # noqa: E402
+from support import command_line, outputs, picture_pipeline, precision, smoke, stages  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -120,11 +120,9 @@ def main(argv=None):
                              "convnet.py; --no-mixed-precision: float32 only)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.epochs = min(args.epochs, scratch.smoke_epochs)
-        if not picture_pipeline.has_split(args.data_dir):
-            args.data_dir = command_line.SAMPLE_DATA_DIR
+        smoke.apply_to_stage(args, scratch)  # scratch's smoke run: its epochs and pictures
     if args.image_size is None:
-        args.image_size = scratch.smoke_image_size if args.smoke else stages.IMAGE_SIZE
+        args.image_size = stages.IMAGE_SIZE
     command_line.start(args)
     results, details = benchmark(args)
     outputs.finish(args, SCRIPT, results, details=details)

@@ -14,7 +14,7 @@ import platform
 import sys
 from pathlib import Path
 
-from support import backend_check, command_line, run_records
+from support import backend_check, run_records, smoke
 
 PICTURES = "cats_and_dogs_small"
 VGG16_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -105,8 +105,8 @@ def data_places(data_dir):
             "pictures (convnet.py)": f"{pictures} ({there(pictures)})",
             "vgg16 weights": f"Keras's download, {weights} ({there(weights)}), unless "
                              f"--weights PATH",
-            "sample data (--smoke)": f"{command_line.SAMPLE_DATA_DIR} "
-                                     f"({there(command_line.SAMPLE_DATA_DIR)})"}
+            "sample data (--smoke)": f"{smoke.SAMPLE_DATA_DIR} "
+                                     f"({there(smoke.SAMPLE_DATA_DIR)})"}
 
 
 def there(path):

@@ -16,7 +16,8 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from support.command_line import SAMPLE_DATA_DIR, add_common_flags, int_in_range, positive_int
+from support import smoke
+from support.command_line import add_common_flags, int_in_range, positive_int
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -29,10 +30,11 @@ class Stage:
       "training": --steps-per-epoch and --mixed-precision; "weights": VGG16's --weights;
       "visualize" and "prepare": their own flags), and `min_image_size`, the smallest
       picture its network takes;
-    - what --smoke runs: at most `smoke_epochs` epochs of `smoke_image_size` pictures,
-      `smoke_steps` batches an epoch (None: one pass over the sample pictures), on the
-      project's sample data in data/sample/: always with `smoke_sample_data`, and for the
-      stages that read pictures unless --data-dir holds a split already.
+    - what --smoke runs (smoke.apply_to_stage): at most `smoke_epochs` epochs of
+      `smoke_image_size` pictures, `smoke_steps` batches an epoch (None: one pass over the
+      sample pictures), on the project's sample data in data/sample/: always with
+      `smoke_sample_data`, and for the stages that read pictures unless --data-dir holds a
+      split already.
     """
 
     summary: str
@@ -153,39 +155,20 @@ def add_prepare_flags(group):
                             "Kaggle credentials are set up, else microsoft)")
 
 
-def has_split(data_dir):
-    from support import picture_pipeline  # (here: only convnet.py's stages need TensorFlow)
-
-    return picture_pipeline.has_split(data_dir)
-
-
 def parse_stage_args(stages, description, argv=None):
-    """Parse convnet.py's flags; --smoke caps the epochs and switches to the sample data.
+    """Parse convnet.py's flags (--smoke: smoke.apply_to_stage, with the stage's record).
     The command line is kept in COMMAND (a stopped run's backup shows it)."""
     global COMMAND
     args = make_stage_parser(stages, description).parse_args(argv)
     COMMAND = list(sys.argv) if argv is None else ["files/convnet.py", *map(str, argv)]
     stage = stages[args.stage][1]
     args.output_dir = args.output_dir / args.stage
-    if hasattr(args, "weights") and args.weights is None:
-        # --smoke needs neither the network nor VGG16's 58 MB (528 MB for visualize's full
-        # network): an untrained base, unless --weights names one.
-        args.weights = "none" if args.smoke else "imagenet"
-    if hasattr(args, "image_size") and args.image_size is None:
-        args.image_size = stage.smoke_image_size if args.smoke else IMAGE_SIZE
     if args.smoke:
-        args.epochs = min(args.epochs, stage.smoke_epochs)
-        if stage.smoke_sample_data:
-            args.data_dir = SAMPLE_DATA_DIR  # the project's small sample digits, say
-        elif "pictures" in stage.options and not has_split(args.data_dir):
-            # The committed sample pictures, unless --data-dir already holds a (small) split.
-            args.data_dir = SAMPLE_DATA_DIR
-        if getattr(args, "steps_per_epoch", None) == stage.steps_per_epoch:
-            # One pass over the few smoke pictures, or a part of it through VGG16.
-            args.steps_per_epoch = stage.smoke_steps
-        if "visualize" in stage.options:
-            args.filters = min(args.filters, 4)
-            args.steps = min(args.steps, 5)
+        smoke.apply_to_stage(args, stage)
+    if hasattr(args, "weights") and args.weights is None:
+        args.weights = "imagenet"
+    if hasattr(args, "image_size") and args.image_size is None:
+        args.image_size = IMAGE_SIZE
     return args
 
 
