@@ -14,12 +14,11 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # write PNG files; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+# The plotting backend is Agg (PNG files, no display), chosen by support.backend_check when a
+# script imports support; a notebook that imports this module keeps its own.
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 
 def plot_history(history, metrics, path, title=None, book=None, examples_per_epoch=None):
