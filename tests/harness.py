@@ -350,3 +350,13 @@ def no_example_starts(monkeypatch):
         return real_run(command, *args, **kwargs)
 
     monkeypatch.setattr(subprocess, "run", run)
+
+
+def fake_kagglehub(monkeypatch, competition_download):
+    """A kagglehub module whose competition_download is the function given."""
+    import sys
+    import types
+
+    module = types.ModuleType("kagglehub")
+    module.competition_download = competition_download
+    monkeypatch.setitem(sys.modules, "kagglehub", module)

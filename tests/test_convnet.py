@@ -10,7 +10,7 @@ test_convnet_figures.py, test_getting_pictures.py.
 
 import json
 
-from support import book_curves, command_line, errors, stages
+from support import book_curves, errors, stages
 
 import numpy as np
 import pytest
@@ -21,6 +21,7 @@ from harness import (
     assert_png,
     book_curves_drawn,
     check_training,
+    fake_kagglehub,
     run_convnet,
     run_script,
     write_vgg16_weights,
@@ -181,59 +182,6 @@ def test_prepare_copies_book_split_once_and_skips_corrupt(tmp_path):
     assert snapshot(source) == before
 
 
-def test_prepare_missing_source_fails_clearly(tmp_path):
-    result = run_convnet("prepare", "--source", tmp_path / "nowhere",
-                         "--data-dir", tmp_path, "--output-dir", tmp_path / "runs")
-    assert result.returncode == 2
-    assert "error:" in result.stderr and "kaggle" in result.stderr.lower()
-    assert "Traceback" not in result.stderr + result.stdout
-    assert not (tmp_path / "cats_and_dogs_small").exists()
-
-
-def fake_kagglehub(monkeypatch, competition_download):
-    """A kagglehub module whose competition_download is the function given."""
-    import sys
-    import types
-
-    module = types.ModuleType("kagglehub")
-    module.competition_download = competition_download
-    monkeypatch.setitem(sys.modules, "kagglehub", module)
-
-
-def assert_clear_exit_2(result, *needles):
-    assert result.returncode == 2, result.stderr[-3000:]
-    assert "Traceback" not in result.stderr + result.stdout
-    message = result.stderr.strip().splitlines()[-1]  # after TensorFlow's start-up lines
-    assert message.startswith("error:"), result.stderr
-    for needle in needles:
-        assert needle in message, (needle, message)
-
-
-KAGGLE_NEEDLES = ('pip install ".[kaggle]"', "kaggle.json", "KAGGLE_USERNAME", "rules",
-                  "--source")
-
-
-def test_prepare_download_failure_is_a_clear_error(tmp_path, monkeypatch):
-    def unauthorized(handle):
-        raise RuntimeError("401 Client Error: Unauthorized for dogs-vs-cats")
-
-    fake_kagglehub(monkeypatch, unauthorized)
-    result = run_script("convnet", "prepare", "--download", "kaggle", "--data-dir", tmp_path,
-                        "--output-dir", tmp_path / "runs", "--verbose", "0")
-    assert_clear_exit_2(result, "401 Client Error", "kagglehub", *KAGGLE_NEEDLES)
-    assert not (tmp_path / "cats_and_dogs_small").exists()
-
-
-def test_prepare_without_kagglehub_says_how_to_get_it(tmp_path, monkeypatch):
-    import sys
-
-    monkeypatch.setitem(sys.modules, "kagglehub", None)  # `import kagglehub` fails
-    result = run_script("convnet", "prepare", "--download", "kaggle", "--data-dir", tmp_path,
-                        "--output-dir", tmp_path / "runs", "--verbose", "0")
-    assert_clear_exit_2(result, "needs the kagglehub package", *KAGGLE_NEEDLES,
-                        "--download microsoft")
-
-
 def test_prepare_unpacks_a_kagglehub_download(tmp_path, monkeypatch):
     import zipfile
 
@@ -309,19 +257,6 @@ def test_smallest_image_sizes_fit_the_networks():
     last_pooling = [layer for layer in model.layers
                     if isinstance(layer, keras.layers.MaxPooling2D)][-1]
     assert 0 in last_pooling.output.shape[1:3]
-
-
-def test_missing_weights_file_exits_2(tmp_path, capsys):
-
-    import convnet
-
-    argv = ["features", "--smoke", "--weights", str(tmp_path / "nonexistent.h5"),
-            "--output-dir", str(tmp_path)]
-    with pytest.raises(SystemExit) as exit_info:
-        command_line.run(lambda: convnet.main(argv))
-    assert exit_info.value.code == 2
-    message = capsys.readouterr().err
-    assert "nonexistent.h5" in message and "--weights none" in message
 
 
 def test_augment_help_states_the_book_s_epoch(capsys):

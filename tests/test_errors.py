@@ -11,15 +11,18 @@ import json
 import os
 from pathlib import Path
 
-from support import errors
+from support import command_line, errors
 
+import numpy as np
 import pytest
 
 import make_images
 from harness import (
     assert_input_error,
+    fake_kagglehub,
     read_metrics,
     result_fields,
+    run_convnet,
     run_script,
 )
 
@@ -432,3 +435,101 @@ def test_a_missing_dataset_is_an_input_error():
 ])
 def test_the_reason_is_the_message_s_first_line(error, reason):
     assert errors.error_reason(error) == reason
+
+
+# ---- Missing or damaged data, a missing source, download or weights file ----------------
+
+
+@pytest.mark.parametrize("script, missing", [
+    ("mnist", "mnist.npz"),
+    ("imdb", "imdb.npz"),
+    ("reuters", "reuters.npz"),
+    ("bostonhousing", "boston_housing.npz"),
+])
+def test_missing_data_file_exits_2_with_a_clear_message(script, missing, tmp_path):
+    done = run_script(script, "--data-dir", tmp_path, "--output-dir", tmp_path / "out")
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert str(tmp_path / missing) in done.stderr
+    assert "--data-dir" in done.stderr
+    assert "tf-keras-datasets" in done.stderr  # where the file comes from
+
+
+def test_missing_word_index_is_named(tmp_path, sample_data_dir):
+    (tmp_path / "imdb.npz").write_bytes((sample_data_dir / "imdb.npz").read_bytes())
+    done = run_script("imdb", "--data-dir", tmp_path, "--validation-size", "100",
+                      "--output-dir", tmp_path / "out")
+    assert done.returncode == 2
+    assert "imdb_word_index.json" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_wrong_arrays_in_npz_exit_2(tmp_path):
+    np.savez(tmp_path / "mnist.npz", images=np.zeros((2, 28, 28)))
+    done = run_script("mnist", "--data-dir", tmp_path, "--output-dir", tmp_path / "out")
+    assert done.returncode == 2
+    assert "x_train" in done.stderr and "images" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_data_dir_from_environment(tmp_path):
+    done = run_script("mnist", "--output-dir", tmp_path / "out",
+                      env={"DLWP_DATA_DIR": str(tmp_path / "nowhere")})
+    assert done.returncode == 2
+    assert str(tmp_path / "nowhere" / "mnist.npz") in done.stderr
+
+
+def test_prepare_missing_source_fails_clearly(tmp_path):
+    result = run_convnet("prepare", "--source", tmp_path / "nowhere",
+                         "--data-dir", tmp_path, "--output-dir", tmp_path / "runs")
+    assert result.returncode == 2
+    assert "error:" in result.stderr and "kaggle" in result.stderr.lower()
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "cats_and_dogs_small").exists()
+
+
+def assert_clear_exit_2(result, *needles):
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    message = result.stderr.strip().splitlines()[-1]  # after TensorFlow's start-up lines
+    assert message.startswith("error:"), result.stderr
+    for needle in needles:
+        assert needle in message, (needle, message)
+
+
+KAGGLE_NEEDLES = ('pip install ".[kaggle]"', "kaggle.json", "KAGGLE_USERNAME", "rules",
+                  "--source")
+
+
+def test_prepare_download_failure_is_a_clear_error(tmp_path, monkeypatch):
+    def unauthorized(handle):
+        raise RuntimeError("401 Client Error: Unauthorized for dogs-vs-cats")
+
+    fake_kagglehub(monkeypatch, unauthorized)
+    result = run_script("convnet", "prepare", "--download", "kaggle", "--data-dir", tmp_path,
+                        "--output-dir", tmp_path / "runs", "--verbose", "0")
+    assert_clear_exit_2(result, "401 Client Error", "kagglehub", *KAGGLE_NEEDLES)
+    assert not (tmp_path / "cats_and_dogs_small").exists()
+
+
+def test_prepare_without_kagglehub_says_how_to_get_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "kagglehub", None)  # `import kagglehub` fails
+    result = run_script("convnet", "prepare", "--download", "kaggle", "--data-dir", tmp_path,
+                        "--output-dir", tmp_path / "runs", "--verbose", "0")
+    assert_clear_exit_2(result, "needs the kagglehub package", *KAGGLE_NEEDLES,
+                        "--download microsoft")
+
+
+def test_missing_weights_file_exits_2(tmp_path, capsys):
+
+    import convnet
+
+    argv = ["features", "--smoke", "--weights", str(tmp_path / "nonexistent.h5"),
+            "--output-dir", str(tmp_path)]
+    with pytest.raises(SystemExit) as exit_info:
+        command_line.run(lambda: convnet.main(argv))
+    assert exit_info.value.code == 2
+    message = capsys.readouterr().err
+    assert "nonexistent.h5" in message and "--weights none" in message
