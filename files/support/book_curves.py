@@ -3,8 +3,8 @@ data/book_curves.json), drawn dashed beside a run's, and how far a run's curves 
 
 `of(script, stage)` gives the book's run of one example (a BookRun), or None where the book
 printed no per-epoch log for it. helpers.plot_history draws it with `draw` and `caption`;
-outputs.finish keeps it in metrics.json with `beside_book` (the book's numbers, and the
-distance of each curve the two runs share: `book_distance`).
+outputs.finish keeps it in metrics.json with `beside` (`beside_book`: the book's numbers, and
+the distance of each curve the two runs share, `book_distance`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ class BookRun:
 
     def caption(self, curves, metrics, examples_per_epoch=None):
         return book_caption(self.record, curves, metrics, examples_per_epoch)
+
+    def beside(self, history, examples_per_epoch=None):
+        """This run as metrics.json keeps it beside `history` (`beside_book`)."""
+        return beside_book(self, history, examples_per_epoch)
 
 
 def of(script, stage):

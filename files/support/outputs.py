@@ -26,7 +26,6 @@ import sys
 import time
 from pathlib import Path
 
-from support import book_curves
 from support.errors import InputError
 
 import numpy as np
@@ -162,7 +161,7 @@ def finish(args, script, results, details=None, book=None):
     curves from it."""
     details = dict(details or {})
     seconds = details.pop("seconds_before", 0.0) + time.perf_counter() - STARTED
-    beside = {key: book_curves.beside_book(run, details[key], examples_per_epoch)
+    beside = {key: run and run.beside(details[key], examples_per_epoch)
               for key, (run, examples_per_epoch) in (book or {}).items()}
     if any(value is not None for value in beside.values()):
         details["book_history"] = beside
