@@ -1,4 +1,4 @@
-"""files/pipeline_benchmark.py: the book's ImageDataGenerator vs convnet.py's tf.data
+"""files/support/pipeline_benchmark.py: the book's ImageDataGenerator vs convnet.py's tf.data
 pipeline, timed on the committed sample pictures (in-process, one tiny epoch each)."""
 
 import json
@@ -11,8 +11,8 @@ pytestmark = pytest.mark.training  # trains models: left out of the quick loop (
 
 
 def test_benchmark_times_every_pipeline_and_writes_the_ratios(tmp_path):
-    done = run_script("pipeline_benchmark", "--smoke", "--epochs", "1", "--output-dir", tmp_path,
-                      "--verbose", "0", "--no-mixed-precision")
+    done = run_script("support.pipeline_benchmark", "--smoke", "--epochs", "1", "--output-dir",
+                      tmp_path, "--verbose", "0", "--no-mixed-precision")
     assert done.returncode == 0, done.stderr[-3000:]
     assert_no_python_warnings(done)
     last_line = done.stdout.strip().splitlines()[-1]

@@ -8,25 +8,28 @@ the CPU or GPU has it, then with the book's augmentation and dropout (the augmen
 model and pipeline) at the same precision.
 
 It imports Keras's legacy ImageDataGenerator from `keras.src`, which Keras 3 still ships
-but no longer under a public name: this is why it is not part of convnet.py. It sits beside
-convnet.py, whose networks, settings and augmentation it times, as reproduce.py sits beside
-the scripts it runs.
+but no longer under a public name: this is why it is not part of convnet.py.
 
 Run it (by itself, from the repository root):
-    python files/pipeline_benchmark.py --data-dir ~/data --epochs 3
-    python files/pipeline_benchmark.py --smoke
+    python files/support/pipeline_benchmark.py --data-dir ~/data --epochs 3
+    python files/support/pipeline_benchmark.py --smoke
 """
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
-from support import command_line, outputs, picture_pipeline, precision, smoke, stages
+if __name__ == "__main__":  # run by itself: the scripts' folder, files/, goes on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import keras
-import numpy as np
+from support import command_line, outputs, picture_pipeline, precision, smoke, stages  # noqa: E402
 
-import convnet
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import convnet  # noqa: E402
 
 SCRIPT = "pipeline_benchmark"
 
@@ -106,6 +109,7 @@ def benchmark(args):
 
 def main(argv=None):
     parser = command_line.make_parser(SCRIPT, __doc__, 3, 20)
+    parser.prog = "python files/support/pipeline_benchmark.py"  # (not a script in files/)
     scratch = convnet.SCRATCH  # the network and the smoke run it times
     parser.add_argument("--image-size", type=command_line.int_in_range(
         scratch.min_image_size, stages.MAX_IMAGE_SIZE), default=None,
