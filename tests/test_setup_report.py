@@ -78,3 +78,13 @@ def test_the_bug_report_form_asks_for_the_setup():
     readme = (REPO_ROOT / "files" / "README.md").read_text()
     wrong = readme[readme.index("## When something is wrong"):]
     assert "python files/reproduce.py --describe-setup" in wrong[:wrong.index("\n## ", 5)]
+
+
+def test_a_system_that_does_not_say_its_cpu_flags_reports_them_as_unknown(monkeypatch):
+    # Windows and macOS: run_records cannot read the CPU's flags and says None.
+    machine = run_records.describe_machine()
+    monkeypatch.setattr(run_records, "describe_machine",
+                        lambda: {**machine, "cpu_flags": None})
+    setup = setup_report.describe_setup()
+    assert setup["cpu"].endswith("; features: unknown")
+    assert setup["bfloat16 on the CPU"] == "unknown"

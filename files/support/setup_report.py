@@ -16,7 +16,6 @@ from pathlib import Path
 
 from support import backend_check, run_records, smoke
 
-PICTURES = "cats_and_dogs_small"
 VGG16_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 
 
@@ -27,8 +26,10 @@ def describe_setup(data_dir=None):
     backend, source = backend_check.backend_setting()
     versions = ", ".join(f"{package} {run_records.version(package)}" for package in
                          ("tensorflow", "keras", "jax", "torch", "numpy"))
-    flags = ", ".join(machine["cpu_flags"]) or "none of avx2, avx512f, avx512_bf16, amx_bf16"
-    bfloat16 = [flag for flag in machine["cpu_flags"] if flag in ("avx512_bf16", "amx_bf16")]
+    known = machine["cpu_flags"]  # None where the system does not say (not Linux)
+    flags = ("unknown" if known is None
+             else ", ".join(known) or f"none of {', '.join(run_records.CPU_FLAGS)}")
+    bfloat16 = [flag for flag in known or () if flag in ("avx512_bf16", "amx_bf16")]
     return {
         "os": f"{machine['os']} ({platform.system()} {platform.release()}, "
               f"{platform.machine()})",
@@ -36,7 +37,8 @@ def describe_setup(data_dir=None):
         "packages": versions,
         "keras backend": f"{backend} (from {source})",
         "cpu": f"{machine['cpu']}, {machine['cores']} cores; features: {flags}",
-        "bfloat16 on the CPU": f"yes ({', '.join(bfloat16)})" if bfloat16 else "no",
+        "bfloat16 on the CPU": (f"yes ({', '.join(bfloat16)})" if bfloat16
+                                else "unknown" if known is None else "no"),
         "gpus (nvidia-smi)": machine["gpu"],
         f"gpus ({backend})": backend_gpus(backend),
         "image stages' precision": image_precision(),
@@ -94,7 +96,7 @@ def data_places(data_dir):
     if given is None and os.environ.get("DLWP_DATA_DIR"):
         given = Path(os.environ["DLWP_DATA_DIR"])
     keras_home = Path(getting_pictures.keras_home()).expanduser()
-    pictures = (given or picture_pipeline.DEFAULT_DATA_DIR) / PICTURES
+    pictures = (given or picture_pipeline.DEFAULT_DATA_DIR) / run_records.PICTURES
     weights = keras_home / "models" / VGG16_FILE
     if given:
         datasets = f"{given} (--data-dir or DLWP_DATA_DIR; {there(given)})"
