@@ -60,7 +60,9 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
     # Written under another name, then renamed: a stopped run never leaves half a picture.
     partial = path.with_name(f"{path.stem}.partial{path.suffix}")
     fig.savefig(partial, dpi=100, format="png")
-    from support import outputs  # (here: support.book_curves imports this module)
+    # (Imported here, not above: the rest of this module needs nothing of support/, and a
+    # notebook that imports it does not run support's start-up checks.)
+    from support import outputs
 
     outputs.replace(partial, path)
     plt.close(fig)
