@@ -149,8 +149,8 @@ def main(argv=None):
     print(f"test MAE {test_mae:.3f} thousand dollars: predictions are off by about "
           f"${test_mae * 1000:,.0f} (book: {BOOK['bostonhousing:test_mae']}, about "
           f"${BOOK['bostonhousing:test_mae'] * 1000:,.0f})")
-    helpers.plot_history(final, ["loss", "mae"], args.output_dir / "final_training.png",
-                         title="Boston housing: final model")
+    figure = helpers.plot_history(final, ["loss", "mae"], title="Boston housing: final model")
+    outputs.save_figure(figure, args.output_dir / "final_training.png")
 
     outputs.finish(args, SCRIPT, {"test_mae": test_mae, "test_mae_dollars": round(test_mae * 1000),
                                   "kfold_mae": kfold_mae, "test_mse": test_mse},
@@ -173,8 +173,7 @@ def plot_validation_curve(average_mae, path, skip_first=10):
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    outputs.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
-    plt.close(fig)
+    outputs.save_figure(fig, path)
 
 
 if __name__ == "__main__":

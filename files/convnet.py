@@ -116,9 +116,10 @@ def mnist(args):
     model.summary()
     history = model.fit(train_images, train_labels, epochs=args.epochs,
                         batch_size=args.batch_size, verbose=args.verbose)
-    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="MNIST convnet", book=book_curves.of(SCRIPT, "mnist"),
-                         examples_per_epoch=len(train_images))
+    figure = helpers.plot_history(history, ["loss", "accuracy"],
+                                  title="MNIST convnet", book=book_curves.of(SCRIPT, "mnist"),
+                                  examples_per_epoch=len(train_images))
+    outputs.save_figure(figure, args.output_dir / "training.png")
     outputs.save_atomically(args.output_dir / "model.keras", model.save)
 
     test_loss, test_accuracy = model.evaluate(test_images, test_labels, verbose=0)
@@ -205,10 +206,11 @@ def scratch(args):
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
     # The book's curves beside this run's (dashed): the same recipe on Keras 2.0.8.
-    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="Dogs vs cats, convnet from scratch",
-                         book=book_curves.of(SCRIPT, "scratch"),
-                         examples_per_epoch=pictures.train_steps * args.batch_size)
+    figure = helpers.plot_history(history, ["loss", "accuracy"],
+                                  title="Dogs vs cats, convnet from scratch",
+                                  book=book_curves.of(SCRIPT, "scratch"),
+                                  examples_per_epoch=pictures.train_steps * args.batch_size)
+    outputs.save_figure(figure, args.output_dir / "training.png")
 
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
@@ -226,10 +228,11 @@ def augment(args):
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
-    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="Dogs vs cats, with augmentation and dropout",
-                         book=book_curves.of(SCRIPT, "augment"),
-                         examples_per_epoch=pictures.train_steps * args.batch_size)
+    figure = helpers.plot_history(history, ["loss", "accuracy"],
+                                  title="Dogs vs cats, with augmentation and dropout",
+                                  book=book_curves.of(SCRIPT, "augment"),
+                                  examples_per_epoch=pictures.train_steps * args.batch_size)
+    outputs.save_figure(figure, args.output_dir / "training.png")
 
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     results, details = run.evaluate_best(model, pictures.test, pictures=pictures,
@@ -315,10 +318,11 @@ def features(args):
                         epochs=args.epochs, validation_data=as_dataset(val_features, val_labels),
                         initial_epoch=run.initial_epoch, callbacks=run.callbacks,
                         verbose=args.verbose)
-    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title=f"VGG16 features (weights={args.weights}) + Dense",
-                         book=book_curves.of(SCRIPT, "features"),
-                         examples_per_epoch=len(train_features))
+    figure = helpers.plot_history(history, ["loss", "accuracy"],
+                                  title=f"VGG16 features (weights={args.weights}) + Dense",
+                                  book=book_curves.of(SCRIPT, "features"),
+                                  examples_per_epoch=len(train_features))
+    outputs.save_figure(figure, args.output_dir / "training.png")
 
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, as_dataset(test_features, test_labels), pictures=pictures,
@@ -352,10 +356,12 @@ def features_augment(args):
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
-    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title=f"VGG16 frozen base + augmentation (weights={args.weights})",
-                         book=book_curves.of(SCRIPT, "features-augment"),
-                         examples_per_epoch=pictures.train_steps * args.batch_size)
+    figure = helpers.plot_history(
+        history, ["loss", "accuracy"],
+        title=f"VGG16 frozen base + augmentation (weights={args.weights})",
+        book=book_curves.of(SCRIPT, "features-augment"),
+        examples_per_epoch=pictures.train_steps * args.batch_size)
+    outputs.save_figure(figure, args.output_dir / "training.png")
 
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
@@ -388,10 +394,12 @@ def finetune(args):
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
-    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title=f"VGG16 fine-tuned from block5_conv1 (weights={start['weights']})",
-                         book=book_curves.of(SCRIPT, "finetune"),
-                         examples_per_epoch=pictures.train_steps * args.batch_size)
+    figure = helpers.plot_history(
+        history, ["loss", "accuracy"],
+        title=f"VGG16 fine-tuned from block5_conv1 (weights={start['weights']})",
+        book=book_curves.of(SCRIPT, "finetune"),
+        examples_per_epoch=pictures.train_steps * args.batch_size)
+    outputs.save_figure(figure, args.output_dir / "training.png")
 
     # The epoch with the lowest validation loss is the one tested; the last one beside it.
     results, details = run.evaluate_best(model, pictures.test, pictures=pictures,

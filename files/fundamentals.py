@@ -309,8 +309,7 @@ def plot_comparison(histories, names, path, title, train_size):
                f"book| at the same reviews seen: {', '.join(captions)}")
     helpers.add_caption(fig, caption)
     print(f"  {caption}")
-    outputs.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
-    plt.close(fig)
+    outputs.save_figure(fig, path)
     print(f"  saved {path}")
 
 

@@ -1,18 +1,17 @@
 """The small helpers module the book's scripts share: history plots, multi-hot vectors, words.
 
-- `plot_history`: training vs validation curves as PNG, with the book's own run of the same
-  example (`book`, from support.book_curves) dashed beside them;
+- `plot_history`: training vs validation curves, drawn as a matplotlib Figure, with the
+  book's own run of the same example (`book`, from support.book_curves) dashed beside them;
 - `vectorize_sequences`: multi-hot encoding of word-id lists (IMDB, Reuters);
 - `decode_words`: word ids back to text.
 
-Its one tie to the machinery in support/: plot_history renames its finished picture with
-support.outputs.replace (tried again while another program holds the file, as on Windows).
+It imports no module of the project and writes no file: a script saves the figure with
+support.outputs.save_figure (a notebook shows it as it is).
 """
 
 from __future__ import annotations
 
 import textwrap
-from pathlib import Path
 
 # The plotting backend is Agg (PNG files, no display), chosen by support.backend_check when a
 # script imports support; a notebook that imports this module keeps its own.
@@ -21,8 +20,8 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 
-def plot_history(history, metrics, path, title=None, book=None, examples_per_epoch=None):
-    """Plot training vs validation curves, one panel per metric, into a PNG file.
+def plot_history(history, metrics, title=None, book=None, examples_per_epoch=None):
+    """Draw training vs validation curves, one panel per metric; returns the Figure.
 
     `history` is a keras History or its `.history` dict; `metrics` names keys such as
     "loss", "accuracy" or "mae" (the "val_" curve is drawn when present). `book` is the
@@ -55,18 +54,7 @@ def plot_history(history, metrics, path, title=None, book=None, examples_per_epo
     add_caption(fig, caption)
     if caption:
         print(caption)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Written under another name, then renamed: a stopped run never leaves half a picture.
-    partial = path.with_name(f"{path.stem}.partial{path.suffix}")
-    fig.savefig(partial, dpi=100, format="png")
-    # (Imported here, not above: the rest of this module needs nothing of support/, and a
-    # notebook that imports it does not run support's start-up checks.)
-    from support import outputs
-
-    outputs.replace(partial, path)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def vectorize_sequences(sequences, dimension=10000):

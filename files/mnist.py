@@ -61,9 +61,10 @@ def main(argv=None):
                         batch_size=args.batch_size, verbose=args.verbose)
     # The book's own curves beside this run's (dashed): the same network, Keras 2.0.8.
     book = book_curves.of("mnist", "training")
-    helpers.plot_history(history, ["loss", "accuracy"], args.output_dir / "training.png",
-                         title="MNIST, Dense 512 -> 10", book=book,
-                         examples_per_epoch=len(train_images))
+    figure = helpers.plot_history(history, ["loss", "accuracy"],
+                                  title="MNIST, Dense 512 -> 10", book=book,
+                                  examples_per_epoch=len(train_images))
+    outputs.save_figure(figure, args.output_dir / "training.png")
 
     # --- Evaluation on the test set --------------------------------------------------------
     # Test accuracy a little below training accuracy is the first sign of overfitting.

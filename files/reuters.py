@@ -93,9 +93,11 @@ def main(argv=None):
     # The book's own curves beside this run's (dashed): the same split, Keras 2.0.8.
     book = {"validation_history": book_curves.of("reuters", "validation"),
             "history": book_curves.of("reuters", "final")}
-    helpers.plot_history(validation, ["loss", "accuracy"], args.output_dir / "validation.png",
-                         title="Reuters: training vs validation",
-                         book=book["validation_history"], examples_per_epoch=len(partial_x_train))
+    figure = helpers.plot_history(validation, ["loss", "accuracy"],
+                                  title="Reuters: training vs validation",
+                                  book=book["validation_history"],
+                                  examples_per_epoch=len(partial_x_train))
+    outputs.save_figure(figure, args.output_dir / "validation.png")
     val_loss = validation.history["val_loss"]
     best_epoch = int(np.argmin(val_loss)) + 1
     print(f"lowest validation loss {min(val_loss):.4f} at epoch {best_epoch} "
@@ -106,9 +108,10 @@ def main(argv=None):
     final = model.fit(x_train, y_train, epochs=args.final_epochs, batch_size=args.batch_size,
                       verbose=args.verbose)
     # The notebook's final model differs (its caption says how): 8 epochs, 1,000 held out.
-    helpers.plot_history(final, ["loss", "accuracy"], args.output_dir / "final.png",
-                         title="Reuters: the final model", book=book["history"],
-                         examples_per_epoch=len(x_train))
+    figure = helpers.plot_history(final, ["loss", "accuracy"],
+                                  title="Reuters: the final model", book=book["history"],
+                                  examples_per_epoch=len(x_train))
+    outputs.save_figure(figure, args.output_dir / "final.png")
     test_loss, test_accuracy = model.evaluate(x_test, y_test, verbose=0)
     baseline = random_baseline(np.asarray(test_labels), args.seed)
     print(f"test accuracy {test_accuracy:.4f} (book: about {BOOK['reuters']}), "

@@ -109,8 +109,7 @@ def show_tensors(train_images, output_dir):
         ax.set_title(f"train_images[{i}]")
         ax.axis("off")
     fig.tight_layout()
-    outputs.save_atomically(path, lambda partial: fig.savefig(partial, dpi=100, format="png"))
-    plt.close(fig)
+    outputs.save_figure(fig, path)
     print(f"  first five digits saved to {path}")
     return {"mnist_train_shape": "x".join(str(d) for d in train_images.shape)}
 
@@ -432,8 +431,9 @@ def run_engine(args, mnist):
     print(f"  test accuracy {test_accuracy:.4f} after {train_seconds:.1f} s of training "
           f"(Keras fit with RMSprop, files/mnist.py: 0.978)")
 
-    helpers.plot_history({"loss": losses}, ["loss"], args.output_dir / "engine_loss.png",
-                         title="MNIST from scratch: Dense 512 -> 10, plain SGD")
+    figure = helpers.plot_history({"loss": losses}, ["loss"],
+                                  title="MNIST from scratch: Dense 512 -> 10, plain SGD")
+    outputs.save_figure(figure, args.output_dir / "engine_loss.png")
     results = {"test_accuracy": test_accuracy, "first_epoch_loss": losses[0],
                "last_epoch_loss": losses[-1], "train_seconds": train_seconds}
     return results, {"history": {"loss": losses}}

@@ -6,7 +6,7 @@ test_fundamentals.py, test_convnet.py)."""
 
 import json
 
-from support import book_curves
+from support import book_curves, outputs
 
 import pytest
 
@@ -102,9 +102,9 @@ def test_beside_book_keeps_the_record_and_adds_the_distances():
 def test_plot_draws_the_book_dashed_in_the_run_s_colour(tmp_path, figures):
     reuters = book_curves.book_history("reuters", "validation")
     history = {key: values[:3] for key, values in reuters["history"].items()}
-    assert_png(helpers.plot_history(history, ["loss", "accuracy"], tmp_path / "curves.png",
-                                    book=book_curves.BookRun(reuters),
-                                    examples_per_epoch=7982))
+    plot = helpers.plot_history(history, ["loss", "accuracy"],
+                                book=book_curves.BookRun(reuters), examples_per_epoch=7982)
+    assert_png(outputs.save_figure(plot, tmp_path / "curves.png"))
     (figure,) = figures
     drawn = book_curves_drawn(figure)
     assert len(drawn) == 4  # training and validation, loss and accuracy
@@ -121,9 +121,9 @@ def test_plot_draws_the_book_dashed_in_the_run_s_colour(tmp_path, figures):
 def test_plot_counts_examples_seen_when_epochs_differ_in_size(tmp_path, figures):
     final = book_curves.book_history("reuters", "final")
     history = {"loss": [2.0, 1.0], "accuracy": [0.5, 0.7]}
-    helpers.plot_history(history, ["loss", "accuracy"], tmp_path / "final.png",
-                         book=book_curves.BookRun(final),
-                         examples_per_epoch=8982)
+    plot = helpers.plot_history(history, ["loss", "accuracy"],
+                                book=book_curves.BookRun(final), examples_per_epoch=8982)
+    outputs.save_figure(plot, tmp_path / "final.png")
     (figure,) = figures
     run_x, _ = figure["curves"][("Training loss", "training loss")]
     book_x, _ = figure["curves"][("Training loss", "training loss (book, 1st ed.)")]
@@ -133,6 +133,7 @@ def test_plot_counts_examples_seen_when_epochs_differ_in_size(tmp_path, figures)
 
 
 def test_plot_without_a_book_run_draws_only_the_run(tmp_path, figures):
-    helpers.plot_history({"loss": [1.0, 0.5]}, ["loss"], tmp_path / "loss.png")
+    outputs.save_figure(helpers.plot_history({"loss": [1.0, 0.5]}, ["loss"]),
+                        tmp_path / "loss.png")
     (figure,) = figures
     assert not book_curves_drawn(figure) and figure["caption"] == ""

@@ -1,14 +1,19 @@
 """Unit tests of files/helpers.py: multi-hot vectors, decoding word ids, history plots (the
-book's curves beside them: test_book_curves.py)."""
+book's curves beside them: test_book_curves.py), and that it imports no module of the project."""
 
-from support import datasets
+import ast
+import sys
+
+from support import datasets, outputs
 
 import keras
+import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from PIL import Image
 
 import helpers
-from harness import assert_png
+from harness import FILES, assert_png
 
 # ---- Multi-hot vectors and decoding -----------------------------------------------------------
 
@@ -57,11 +62,21 @@ def test_decode_words_on_sample_data(sample_data_dir):
 # ---- History plots ---------------------------------------------------------------------------
 
 
-def test_plot_history_writes_png_from_keras3_keys(tmp_path):
+def test_plot_history_draws_from_keras3_keys_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     history = {"loss": [0.9, 0.5, 0.3], "val_loss": [1.0, 0.7, 0.8],
                "accuracy": [0.6, 0.8, 0.9], "val_accuracy": [0.5, 0.7, 0.7]}
-    path = helpers.plot_history(history, ["loss", "accuracy"], tmp_path / "sub" / "curves.png")
+    figure = helpers.plot_history(history, ["loss", "accuracy"])
+    assert [axes.get_title() for axes in figure.axes] == [
+        "Training and validation loss", "Training and validation accuracy"]
+    assert list(tmp_path.iterdir()) == []  # drawing only: the script saves it
+    # outputs.save_figure writes it (at 100 dpi: 5.5 x 4.4 inches a panel) and closes it.
+    path = outputs.save_figure(figure, tmp_path / "curves.png")
     assert_png(path)
+    with Image.open(path) as image:
+        assert image.size == (1100, 440)
+    assert not plt.fignum_exists(figure.number)
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["curves.png"]
 
 
 @pytest.mark.training
@@ -69,4 +84,16 @@ def test_plot_history_accepts_a_keras_history(tmp_path):
     model = keras.Sequential([keras.Input(shape=(2,)), keras.layers.Dense(1)])
     model.compile(optimizer="sgd", loss="mse", metrics=["mae"])
     history = model.fit(np.ones((8, 2)), np.ones(8), epochs=2, verbose=0)
-    assert_png(helpers.plot_history(history, ["loss", "mae"], tmp_path / "mae.png"))
+    figure = helpers.plot_history(history, ["loss", "mae"])
+    assert_png(outputs.save_figure(figure, tmp_path / "mae.png"))
+
+
+def test_helpers_imports_no_module_of_the_project():
+    # A leaf: a notebook can import it without support/ (or its start-up checks).
+    tree = ast.parse((FILES / "helpers.py").read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {"." * node.level + (node.module or "") for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom)}
+    tops = {name.split(".")[0] for name in imported}
+    assert tops <= {*sys.stdlib_module_names, "matplotlib", "numpy"}, tops

@@ -66,10 +66,7 @@ def save_heatmap(heatmap, class_index, path):
     figure, axes = plt.subplots(figsize=(4, 4))
     axes.matshow(heatmap, cmap="jet", vmin=0, vmax=1)
     axes.set_title(f"Grad-CAM, ImageNet class {class_index}")
-    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
-                                                                 format="png"))
-    plt.close(figure)
-    return path
+    return outputs.save_figure(figure, path)
 
 
 def overlay_heatmap(picture, heatmap, path, alpha=0.4):
@@ -111,10 +108,7 @@ def compare_validation_accuracy(runs, path):
     axes.legend(fontsize=8)
     caption = "; ".join(["dashed: the book's runs (section 5.2, Keras 2.0.8)", *notes])
     helpers.add_caption(figure, caption)
-    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
-                                                                 format="png"))
-    plt.close(figure)
-    return path
+    return outputs.save_figure(figure, path)
 
 
 def compare_with_scratch(output_dir, results, details):

@@ -5,7 +5,8 @@
   environment made fail (no space left, a folder gone) becomes `WriteFailed`, one `error:`
   line (`write_failure`) instead of a traceback; `flush_to_disk`, `replace` (a rename
   tried again while another program's handle refuses it, as on Windows) and `file_sha256`
-  serve the backups of checkpoints.py too;
+  serve the backups of checkpoints.py too; `save_figure` writes a matplotlib figure (a PNG)
+  that way;
 - `start_clock` notes when the run started; `finish`, a script's last call, writes
   `metrics.json` (with the book's run beside this one's, and the seconds since the start)
   and prints the closing `RESULT script=... key=value` line (`write_results`), the same
@@ -55,6 +56,18 @@ def save_atomically(path, save):
             raise
         raise WriteFailed(message) from None
     return path
+
+
+def save_figure(figure, path):
+    """Write a matplotlib figure to `path` as a PNG at 100 dpi (save_atomically), then close
+    it (pyplot keeps every open figure in memory). Returns the path."""
+    import matplotlib.pyplot as plt
+
+    try:
+        return save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
+                                                                    format="png"))
+    finally:
+        plt.close(figure)
 
 
 def flush_to_disk(path):

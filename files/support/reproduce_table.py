@@ -154,10 +154,7 @@ def plot_results(rows, path):
             Line2D([], [], marker="o", color="tab:red", ls="", label="measured: below")],
             loc="lower left", fontsize=8)
     figure.tight_layout()
-    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
-                                                                 format="png"))
-    plt.close(figure)
-    return path
+    return outputs.save_figure(figure, path)
 
 
 IMAGE_STAGES = ["convnet-scratch", "convnet-augment", "convnet-features",
@@ -197,10 +194,7 @@ def plot_book_curves(curves, path):
         axis.set_visible(False)
     figure.suptitle("Dogs vs cats: validation accuracy, measured vs the book's runs")
     figure.tight_layout()
-    outputs.save_atomically(path, lambda partial: figure.savefig(partial, dpi=100,
-                                                                 format="png"))
-    plt.close(figure)
-    return path
+    return outputs.save_figure(figure, path)
 
 
 # --------------------------------------------------------------------------------------
