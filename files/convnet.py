@@ -11,6 +11,7 @@ One stage per section of the book, each a subcommand:
   features-augment  5.3  the frozen VGG16 base inside the model, trained with augmentation
   finetune          5.3  the features-augment model with VGG16's block5 unfrozen
   visualize         5.4  intermediate activations, VGG16 filter patterns, Grad-CAM heatmap
+  benchmark         --   not a book section: the book's ImageDataGenerator vs tf.data, timed
 
 Book results (1st edition): mnist 99.1% test accuracy; scratch ~72% validation accuracy;
 augment ~82-84%; features ~90%; features-augment ~96%; finetune 97% (96.8% test).
@@ -62,6 +63,7 @@ from support import (
     getting_pictures,
     outputs,
     picture_pipeline,
+    pipeline_benchmark,
     precision,
     stage_models,
     stages,
@@ -152,8 +154,7 @@ AUGMENT = Stage(summary="5.2 ... with data augmentation and dropout", epochs=100
 # zoom_range for height and width independently (Keras 3's RandomZoom: one factor).
 BOOK_AUGMENTATION = dict(
     rotation_range=40,  # degrees, either way
-    width_shift_range=0.2,  # fractions of the width and height
-    height_shift_range=0.2,
+    width_shift_range=0.2, height_shift_range=0.2,  # fractions of the width and height
     shear_range=0.2,
     zoom_range=0.2,  # 0.8x to 1.2x
     horizontal_flip=True,
@@ -164,12 +165,7 @@ BOOK_AUGMENTATION = dict(
 def prepare(args):
     """The book's 4,000-picture subset into DATA_DIR/cats_and_dogs_small/ (getting_pictures.py
     gets the pictures: --source, a download, or with --smoke the sample pictures)."""
-    destination = Path(args.data_dir or picture_pipeline.DEFAULT_DATA_DIR) / "cats_and_dogs_small"
-    if args.smoke and args.data_dir is None:
-        destination = args.output_dir / "cats_and_dogs_small"
-    smoke_folder = args.output_dir / "kaggle_train" if args.smoke else None
-    return getting_pictures.prepare(args.source, args.download, destination, smoke_folder,
-                                args.verbose)
+    return getting_pictures.prepare(args)
 
 
 def build_small_convnet(image_size, learning_rate, dropout=False, rescale=True):
@@ -234,9 +230,7 @@ def augment(args):
                                   examples_per_epoch=pictures.train_steps * args.batch_size)
     outputs.save_figure(figure, args.output_dir / "training.png")
 
-    # The epoch with the lowest validation loss is the one tested; the last one beside it.
-    results, details = run.evaluate_best(model, pictures.test, pictures=pictures,
-                                         precision=policy,
+    results, details = run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
                                          book=f"{BOOK['convnet-augment']:.2f}-0.84 validation")
 
     # The lesson of 5.2 at a glance, when scratch ran in the same output folder.
@@ -248,9 +242,8 @@ def augment(args):
 # 5.3 A pretrained convnet: VGG16
 # --------------------------------------------------------------------------------------
 
-# VGG16 needs pictures of at least 32 pixels: --smoke takes that (0.44x the work of 48), and
-# the stages with VGG16 inside the model 1 epoch of 2 batches (40 of the 80 smoke pictures:
-# a batch of 20 through VGG16 takes over a second on a CPU core with JAX).
+# VGG16 needs pictures of at least 32 pixels: --smoke takes that, and the stages with VGG16
+# inside the model 1 epoch of 2 batches (a batch of 20 through VGG16: a second on a CPU core).
 FEATURES = Stage(summary="5.3 VGG16 feature extraction + Dense classifier", epochs=30,
                  batch_size=20, learning_rate=2e-5, options={*PICTURE_TRAINING, "weights"},
                  min_image_size=32, smoke_image_size=32)
@@ -324,7 +317,6 @@ def features(args):
                                   examples_per_epoch=len(train_features))
     outputs.save_figure(figure, args.output_dir / "training.png")
 
-    # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, as_dataset(test_features, test_labels), pictures=pictures,
                              precision=policy, extra={"weights": args.weights},
                              book=f"~{BOOK['convnet-features']:.2f} validation",
@@ -356,14 +348,12 @@ def features_augment(args):
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
-    figure = helpers.plot_history(
-        history, ["loss", "accuracy"],
-        title=f"VGG16 frozen base + augmentation (weights={args.weights})",
-        book=book_curves.of(SCRIPT, "features-augment"),
-        examples_per_epoch=pictures.train_steps * args.batch_size)
+    title = f"VGG16 frozen base + augmentation (weights={args.weights})"
+    figure = helpers.plot_history(history, ["loss", "accuracy"], title=title,
+                                  book=book_curves.of(SCRIPT, "features-augment"),
+                                  examples_per_epoch=pictures.train_steps * args.batch_size)
     outputs.save_figure(figure, args.output_dir / "training.png")
 
-    # The epoch with the lowest validation loss is the one tested; the last one beside it.
     return run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
                              extra={"weights": args.weights},
                              book=f"~{BOOK['convnet-features-augment']:.2f} validation")
@@ -394,16 +384,13 @@ def finetune(args):
     history = model.fit(pictures.train, epochs=args.epochs, steps_per_epoch=pictures.train_steps,
                         validation_data=pictures.validation, initial_epoch=run.initial_epoch,
                         callbacks=run.callbacks, verbose=args.verbose)
-    figure = helpers.plot_history(
-        history, ["loss", "accuracy"],
-        title=f"VGG16 fine-tuned from block5_conv1 (weights={start['weights']})",
-        book=book_curves.of(SCRIPT, "finetune"),
-        examples_per_epoch=pictures.train_steps * args.batch_size)
+    title = f"VGG16 fine-tuned from block5_conv1 (weights={start['weights']})"
+    figure = helpers.plot_history(history, ["loss", "accuracy"], title=title,
+                                  book=book_curves.of(SCRIPT, "finetune"),
+                                  examples_per_epoch=pictures.train_steps * args.batch_size)
     outputs.save_figure(figure, args.output_dir / "training.png")
 
-    # The epoch with the lowest validation loss is the one tested; the last one beside it.
-    results, details = run.evaluate_best(model, pictures.test, pictures=pictures,
-                                         precision=policy,
+    results, details = run.evaluate_best(model, pictures.test, pictures=pictures, precision=policy,
                                          extra=start,  # weights, features_augment_epochs
                                          book=f"{BOOK['convnet-finetune']} test, 0.97 validation")
     return results, {**details, "image_size": image_size}
@@ -581,10 +568,22 @@ def visualize(args):
 # --------------------------------------------------------------------------------------
 # The stages (name: the function that runs it, its settings); running one
 # --------------------------------------------------------------------------------------
+
+# Not a book section: scratch's network timed on the book's and this script's pipelines.
+BENCHMARK = Stage(summary="not a book section: the book's ImageDataGenerator vs tf.data, timed",
+                  epochs=3, batch_size=20, options={"pictures", "benchmark"},
+                  min_image_size=SCRATCH.min_image_size, smoke_image_size=SCRATCH.smoke_image_size)
+
+
+def benchmark(args):
+    return pipeline_benchmark.run(args, build_small_convnet, SCRATCH, AUGMENT, BOOK_AUGMENTATION)
+
+
 STAGES = {"mnist": (mnist, MNIST), "prepare": (prepare, PREPARE), "scratch": (scratch, SCRATCH),
           "augment": (augment, AUGMENT), "features": (features, FEATURES),
           "features-augment": (features_augment, FEATURES_AUGMENT),
-          "finetune": (finetune, FINETUNE), "visualize": (visualize, VISUALIZE)}
+          "finetune": (finetune, FINETUNE), "visualize": (visualize, VISUALIZE),
+          "benchmark": (benchmark, BENCHMARK)}
 
 
 def main(argv=None):

@@ -28,8 +28,8 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 - stage_models: the models earlier stages of convnet.py saved
 - vgg16_weights: VGG16 from Keras's download, a local weights file, or untrained
 - convnet_figures: Chapter 5's figures
-- pipeline_benchmark: the picture pipeline against the book's ImageDataGenerator (run it:
-  `python files/support/pipeline_benchmark.py --help`)
+- pipeline_benchmark: the timing behind `convnet.py benchmark` (not a book section): the
+  picture pipeline against the book's ImageDataGenerator
 - reproduce_table, run_records: reproduce.py's table, and the records in data/records/
 - setup_report: a reader's setup for a bug report (`reproduce.py --describe-setup`)
 """

@@ -387,14 +387,21 @@ def report(source, destination, copies):
     return outcomes
 
 
-def prepare(source, download, destination, smoke_folder=None, verbose=1):
-    """`convnet.py prepare`: the book's subset copied into `destination` from `source`, or
-    from a download (see find_pictures). Returns (results, details) for metrics.json."""
-    destination = Path(destination)
-    pictures = open_source(find_pictures(source, download, destination.parent, smoke_folder))
+def prepare(args):
+    """`convnet.py prepare`: the book's subset copied into DATA_DIR/cats_and_dogs_small/
+    (with --smoke and no --data-dir: OUTPUT_DIR/cats_and_dogs_small/, OUTPUT_DIR being the
+    stage's folder) from --source, or from a download (see find_pictures; with --smoke,
+    copies of the sample pictures in OUTPUT_DIR/kaggle_train/). Returns (results, details)
+    for metrics.json."""
+    destination = Path(args.data_dir or picture_pipeline.DEFAULT_DATA_DIR) / "cats_and_dogs_small"
+    if args.smoke and args.data_dir is None:
+        destination = args.output_dir / "cats_and_dogs_small"
+    smoke_folder = args.output_dir / "kaggle_train" if args.smoke else None
+    pictures = open_source(find_pictures(args.source, args.download, destination.parent,
+                                         smoke_folder))
     try:
         print(f"copying the book's subset of {pictures} into {destination}")
-        copies = copy_book_subset(pictures, destination, verbose)
+        copies = copy_book_subset(pictures, destination, args.verbose)
     finally:
         pictures.close()
     outcomes = report(pictures, destination, copies)

@@ -1,4 +1,5 @@
-"""Benchmark (not a book section): convnet.py's input pipeline vs the book's ImageDataGenerator.
+"""The timing behind `convnet.py benchmark` (not a book section): the input pipeline of
+convnet.py's picture stages vs the book's ImageDataGenerator.
 
 Seconds per epoch (one pass over the 2,000 training pictures) of the `scratch` stage of
 Chapter 5: the book's pipeline (ImageDataGenerator.flow_from_directory, which decodes,
@@ -7,31 +8,22 @@ resizes and rescales every JPEG again in every epoch) against convnet.py's tf.da
 the CPU or GPU has it, then with the book's augmentation and dropout (the augment stage's
 model and pipeline) at the same precision.
 
-It imports Keras's legacy ImageDataGenerator from `keras.src`, which Keras 3 still ships
-but no longer under a public name: this is why it is not part of convnet.py.
+`run` takes the network and settings from convnet.py (it imports no book script). It imports
+Keras's legacy ImageDataGenerator from `keras.src`, which Keras 3 still ships but no longer
+under a public name: only inside `run`, so convnet.py's other stages never ask for it.
 
-Run it (by itself, from the repository root):
-    python files/support/pipeline_benchmark.py --data-dir ~/data --epochs 3
-    python files/support/pipeline_benchmark.py --smoke
+Run it:
+    python files/convnet.py benchmark --data-dir ~/data --epochs 3
+    python files/convnet.py benchmark --smoke
 """
 
-import argparse
-import sys
 import time
 import warnings
-from pathlib import Path
 
-if __name__ == "__main__":  # run by itself: the scripts' folder, files/, goes on the path
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from support import picture_pipeline, precision
 
-from support import command_line, outputs, picture_pipeline, precision, smoke, stages  # noqa: E402
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-import convnet  # noqa: E402
-
-SCRIPT = "pipeline_benchmark"
+import keras
+import numpy as np
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -55,10 +47,15 @@ def time_epochs(args, model, train, validation, steps=None):
     return timer.seconds
 
 
-def benchmark(args):
+def run(args, build_small_convnet, scratch, augment, augmentation):
+    """Time each pipeline for `args.epochs` epochs: `build_small_convnet(image_size,
+    learning_rate, dropout=False, rescale=True)` makes the network, at `scratch`'s learning
+    rate (`augment`'s with dropout and `augmentation`, the book's ImageDataGenerator
+    arguments). Returns (results: mean seconds per epoch and ratios to the book's pipeline,
+    details: every epoch's seconds)."""
     split = picture_pipeline.find_split(args.data_dir)
     size = args.image_size
-    rate, augment_rate = convnet.SCRATCH.learning_rate, convnet.AUGMENT.learning_rate
+    rate, augment_rate = scratch.learning_rate, augment.learning_rate
     from keras.src.legacy.preprocessing.image import ImageDataGenerator
 
     # Keras before 3.15 warns that its own legacy iterator does not call PyDataset's
@@ -70,26 +67,26 @@ def benchmark(args):
                                            batch_size=20, class_mode="binary")
              for name in ("train", "validation")]
     timings = {"book_generator": time_epochs(
-        args, convnet.build_small_convnet(size, rate, rescale=False), *flows)}
+        args, build_small_convnet(size, rate, rescale=False), *flows)}
 
     # convnet.py: tf.data, decoded once and cached; the same model and batch size.
     def pictures(augmentation=None):
         return picture_pipeline.load_pictures(args.data_dir, size, 20, args.seed,
-                                          augmentation=augmentation)
+                                              augmentation=augmentation)
 
     plain = pictures()
-    timings["tf_data"] = time_epochs(args, convnet.build_small_convnet(size, rate),
+    timings["tf_data"] = time_epochs(args, build_small_convnet(size, rate),
                                      plain.train, plain.validation, plain.train_steps)
     policy = precision.use_mixed_precision(args.mixed_precision)  # scratch's default
     suffix = "" if policy == "float32" else f"_{policy}"
     if policy != "float32":
         plain = pictures()  # fresh datasets: the cache refills
         timings[f"tf_data{suffix}"] = time_epochs(
-            args, convnet.build_small_convnet(size, rate), plain.train, plain.validation,
+            args, build_small_convnet(size, rate), plain.train, plain.validation,
             plain.train_steps)
-    augmented = pictures(convnet.BOOK_AUGMENTATION)
+    augmented = pictures(augmentation)
     timings[f"tf_data{suffix}_augment"] = time_epochs(
-        args, convnet.build_small_convnet(size, augment_rate, dropout=True), augmented.train,
+        args, build_small_convnet(size, augment_rate, dropout=True), augmented.train,
         augmented.validation, augmented.train_steps)
 
     results = {}
@@ -105,28 +102,3 @@ def benchmark(args):
                                     / np.mean(timings[f"tf_data{suffix}"]))
     print(f"augmented epoch / plain epoch: {results['augment_cost']:.2f}")
     return results, {"epoch_seconds": timings}
-
-
-def main(argv=None):
-    parser = command_line.make_parser(SCRIPT, __doc__, 3, 20)
-    parser.prog = "python files/support/pipeline_benchmark.py"  # (not a script in files/)
-    scratch = convnet.SCRATCH  # the network and the smoke run it times
-    parser.add_argument("--image-size", type=command_line.int_in_range(
-        scratch.min_image_size, stages.MAX_IMAGE_SIZE), default=None,
-        help=f"pictures are resized to this square size (default: {stages.IMAGE_SIZE}, "
-             f"{scratch.smoke_image_size} with --smoke)")
-    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
-                        help="also time mixed precision (default: where it pays, as in "
-                             "convnet.py; --no-mixed-precision: float32 only)")
-    args = parser.parse_args(argv)
-    if args.smoke:
-        smoke.apply_to_stage(args, scratch)  # scratch's smoke run: its epochs and pictures
-    if args.image_size is None:
-        args.image_size = stages.IMAGE_SIZE
-    command_line.start(args)
-    results, details = benchmark(args)
-    outputs.finish(args, SCRIPT, results, details=details)
-
-
-if __name__ == "__main__":
-    command_line.run(main)

@@ -28,8 +28,8 @@ class Stage:
       training pictures), `learning_rate`;
     - the command line's: `options`, the flag groups it takes ("pictures": --image-size;
       "training": --steps-per-epoch and --mixed-precision; "weights": VGG16's --weights;
-      "visualize" and "prepare": their own flags), and `min_image_size`, the smallest
-      picture its network takes;
+      "visualize", "prepare" and "benchmark": their own flags), and `min_image_size`, the
+      smallest picture its network takes;
     - what --smoke runs (smoke.apply_to_stage): at most `smoke_epochs` epochs of
       `smoke_image_size` pictures, `smoke_steps` batches an epoch (None: one pass over the
       sample pictures), on the project's sample data in data/sample/: always with
@@ -58,6 +58,12 @@ IMAGE_DATA_NOTE = (
     "`prepare` puts them).\nWith --smoke: the small sample pictures in "
     "data/sample/cats_and_dogs_small/,\nunless --data-dir holds a split already."
 )
+BENCHMARK_NOTE = (
+    "\nIt times the scratch stage's network, in batches of 20, fed by the book's pipeline\n"
+    "(Keras's legacy ImageDataGenerator, which decodes every JPEG again in every epoch), then\n"
+    "by this script's tf.data pipeline (decoded once, cached), also in mixed precision where\n"
+    "it pays, then with the augment stage's augmentation and dropout."
+)
 PREPARE_NOTE = (
     "\nThe subset goes to DATA_DIR/cats_and_dogs_small/ (DATA_DIR defaults to data/); "
     "pictures\nalready there are kept, so a second run copies nothing. Empty pictures and "
@@ -74,6 +80,8 @@ def make_stage_parser(stages, description, script="convnet"):
     subparsers = parser.add_subparsers(dest="stage", required=True, metavar="STAGE")
     for name, (_, stage) in stages.items():
         text = f"{stage.summary}.\n\nOutputs go to OUTPUT_DIR/{name}/."
+        if "benchmark" in stage.options:
+            text += BENCHMARK_NOTE
         if "pictures" in stage.options:
             text += IMAGE_DATA_NOTE
         elif "prepare" in stage.options:
@@ -115,6 +123,10 @@ def add_stage_flags(parser, name, stage, script="convnet"):
                                 "imagenet; none with --smoke, which never uses the network)")
     if "visualize" in stage.options:
         add_visualize_flags(group)
+    if "benchmark" in stage.options:
+        group.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                           help="also time mixed precision (default: where it pays, as in "
+                                "the training stages; --no-mixed-precision: float32 only)")
 
 
 def add_image_size_flag(group, stage):
