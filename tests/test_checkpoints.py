@@ -1,5 +1,6 @@
 """Tests for files/support/checkpoints.py: a training run's backup, one whole generation per epoch,
-and going on after a stop (in-process; real signals are in test_stop_signals.py).
+and going on after a stop, unless the settings changed (run_settings.py) (in-process; real
+signals are in test_stop_signals.py).
 
 Most tests decide from one stopped run's backup, copied, what the same command with a flag
 changed does next: TrainingRun alone, no training."""
@@ -10,7 +11,7 @@ import os
 import re
 import shutil
 
-from support import checkpoints, errors, picture_pipeline, precision, stages
+from support import checkpoints, errors, picture_pipeline, precision, run_settings, stages
 
 import numpy as np
 import pytest
@@ -330,7 +331,7 @@ def test_a_weights_file_is_compared_by_its_contents(images, tmp_path):
     for name in ("a", "b", "c"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "vgg16.h5").write_bytes(b"other" if name == "c" else b"weights")
-    found = [checkpoints.run_settings(arguments(images, tmp_path, weights=tmp_path / name /
+    found = [run_settings.settings_of(arguments(images, tmp_path, weights=tmp_path / name /
                                                 "vgg16.h5"), {})[0]["weights"]
              for name in ("a", "b", "c")]
     assert found[0] == found[1] != found[2] and found[0].startswith("vgg16.h5 (")
@@ -363,7 +364,7 @@ def test_a_backup_written_before_goes_on(stopped, images, tmp_path, capsys):
     assert int(model.optimizer.iterations) == 5 * 4  # its optimizer's state went on too
     # Its own generations are of the new layout.
     state = json.loads((backup / "epoch-0005" / "state.json").read_text())
-    assert state["format"] == checkpoints.FORMAT and "optimizer.npz" in state["files"]
+    assert state["format"] == run_settings.FORMAT and "optimizer.npz" in state["files"]
 
 
 def test_a_backup_written_before_is_compared_as_it_can_be(stopped, images, tmp_path, capsys):

@@ -17,17 +17,11 @@ holds the whole state of the run at that epoch's end:
   the run's settings, its command line, the time of every part of the run so far, and
   each file's SHA-256.
 
-Run again, a stage compares its settings with the stopped run's:
-
-- what the finished epochs depend on (the pictures, by their names and contents; the seed,
-  batch size, image size, steps per epoch, VGG16's weights, the optimizer and the learning
-  rate the stage compiles with, the model, an earlier stage's model, any other flag): a
-  change ends the run with one `error:` line that names each change, the stopped run's own
-  command and --restart; nothing is removed;
-- --epochs is where the run ends, not what it has done: the run goes on toward the new
-  count, and at or below the epochs already finished it trains no more and tests the best;
-- how and where it computes (the precision, a GPU found or lost, --verbose, the output
-  folder, the pictures' folder): the run goes on and says what changed in one `note:` line.
+Run again, a stage compares its settings with the stopped run's (run_settings.py): a change
+of what the finished epochs depend on ends the run with one `error:` line, nothing removed;
+a change of how and where it computes goes on, with one `note:` line. --epochs is where the
+run ends, not what it has done: the run goes on toward the new count, and at or below the
+epochs already finished it trains no more and tests the best.
 
 A backup goes when the run finishes (`remove_backup`), with --restart, or when nothing whole
 is left in it (no finished epoch, every generation damaged), each with one line.
@@ -48,22 +42,13 @@ between or during those writes leaves files that disagree.
 import json
 import math
 import os
-import shlex
 import shutil
-import subprocess
 import time
 import warnings
 from pathlib import Path
 
-from support import (
-    console,
-    errors,
-    outputs,
-    picture_pipeline,
-    run_records,
-    stages,
-    stop_signals,
-)
+from support import console, errors, outputs, run_settings, stages, stop_signals
+from support.precision import unwrapped
 
 import keras
 import numpy as np
@@ -75,17 +60,6 @@ BEST_FILE = "best.keras"
 STATE_FILE = "state.json"
 PARTIAL = ".partial"
 CLOCK_EVERY_SECONDS = 600  # on long stages, the time left again at most every 10 minutes
-# state.json's layout. Backups without "format" were written before the pictures, the
-# learning rate and the model were compared, with every flag in "settings".
-FORMAT = 2
-
-# How and where a run computes: a change goes on, with a note (see the module's docstring).
-COMPUTING = {"precision": "precision", "mixed_precision": "--mixed-precision",
-             "verbose": "--verbose", "output_dir": "output folder",
-             "data_dir": "pictures' folder"}
-# Not settings: --epochs is where the run ends, --smoke acts through the other flags,
-# --restart says what to do with the backup.
-NOT_SETTINGS = {"epochs", "smoke", "restart", *COMPUTING}
 
 
 class TrainingRun:
@@ -105,7 +79,7 @@ class TrainingRun:
 
     def __init__(self, args, model=None, **more_settings):
         self.backup_dir = Path(args.output_dir) / BACKUP_FOLDER
-        self.settings, self.computing = run_settings(args, more_settings, model)
+        self.settings, self.computing = run_settings.settings_of(args, more_settings, model)
         self.command = stages.COMMAND  # the command line, as the reader typed it
         self.started = outputs.STARTED or time.perf_counter()  # this part's start
         state = self.earlier_state(args)
@@ -139,9 +113,10 @@ class TrainingRun:
             print(f"starting over: {problem}")
             shutil.rmtree(self.backup_dir)
             return None
-        changed, notes = self.compare(state, args)
+        changed, notes = run_settings.compare(state, self.settings, self.computing, args,
+                                              self.backup_dir)
         if changed:
-            raise errors.InputError(self.refusal(state, changed))
+            raise errors.InputError(run_settings.refusal(state, changed, self.backup_dir))
         for note in notes:
             console.say(f"note: {note}")
         finished, hint = state["epoch"], "pass --restart to start over instead"
@@ -152,54 +127,12 @@ class TrainingRun:
                   f"in {self.backup_dir}{more}; its best epoch is tested ({hint})")
             args.epochs = finished  # this run is of the epochs finished
             return state
-        aimed = stopped_run_epochs(state)
+        aimed = run_settings.stopped_run_epochs(state)
         was = f" (the stopped run's --epochs was {aimed})" if aimed not in (None, args.epochs) \
             else ""
         print(f"resuming after epoch {finished} of {args.epochs}{was}: the stopped run's "
               f"progress is in {self.backup_dir} ({hint})")
         return state
-
-    def compare(self, state, args):
-        """(the changes of what the stopped run's finished epochs depend on, notes on the
-        rest), each change as `name before -> now`."""
-        before, now = dict(state["settings"]), dict(self.settings)
-        computing = state.get("computing", {})
-        unknown = []
-        if state.get("format") != FORMAT:  # an earlier layout: every flag in "settings"
-            computing = {key: before.pop(key) for key in COMPUTING if key in before}
-            before = {key: value for key, value in before.items() if key not in NOT_SETTINGS}
-            if "weights" in now:  # then kept as typed, not by content
-                now["weights"] = str(args.weights)
-            unknown = [key for key in now if key not in before]
-            if computing.get("data_dir") == self.computing["data_dir"]:
-                # The same folder: taken as the same pictures, as that code did.
-                before["pictures"] = now["pictures"]
-                unknown.remove("pictures")
-        changed = [change(key, before.get(key), now.get(key), computing, self.computing)
-                   for key in [*now, *(key for key in before if key not in now)]
-                   if key not in unknown and before.get(key) != now.get(key)]
-        differing = [change(key, computing[key], value)
-                     for key, value in self.computing.items()
-                     if key in computing and computing[key] != value]
-        notes = []
-        if differing:
-            notes.append(f"the run goes on with {', '.join(differing)}: its finished epochs "
-                         f"do not depend on {'it' if len(differing) == 1 else 'them'}")
-        if unknown:
-            names = ", ".join(key.replace("_", " ") for key in unknown)
-            notes.append(f"the backup in {self.backup_dir} was written by an earlier version "
-                         f"of this code, which did not keep these settings: {names}; they "
-                         f"are taken as unchanged")
-        return changed, notes
-
-    def refusal(self, state, changed):
-        """The `error:` line of a run whose settings differ from the stopped run's."""
-        command = state.get("command")
-        again = (f"run its own command: {format_command(command)}" if command else
-                 "run it again with its own settings (the left side of each change)")
-        return (f"the stopped run in {self.backup_dir} ({state['epoch']} finished epochs) "
-                f"was trained with other settings: {', '.join(changed)}. To go on with it, "
-                f"{again}; to throw it away and start over, add --restart")
 
     def remove_for_restart(self):
         if not self.backup_dir.exists():
@@ -295,7 +228,7 @@ class TrainingRun:
         elif best:
             link_or_copy(best, partial / BEST_FILE)
         names = sorted(path.name for path in partial.iterdir())
-        state = {"format": FORMAT, "epoch": epoch, "history": self.history,
+        state = {"format": run_settings.FORMAT, "epoch": epoch, "history": self.history,
                  "epoch_seconds": self.epoch_seconds, "best_val_loss": self.best_val_loss,
                  "settings": self.settings, "computing": self.computing,
                  "epochs": self.epochs, "command": self.command,
@@ -370,47 +303,6 @@ class EpochBackup(keras.callbacks.Callback):
         history.epoch = list(range(len(self.run.epoch_seconds)))
 
 
-def run_settings(args, more_settings, model=None):
-    """(what the finished epochs depend on, how and where the run computes), as text: the
-    flags (but those of NOT_SETTINGS), the pictures and VGG16's weights by their names and
-    contents (not by their paths: a moved folder holds the same pictures), the model's
-    learning rate, size and precision, and `more_settings`."""
-    split = picture_pipeline.find_split(args.data_dir)
-    settings = {key: value for key, value in vars(args).items() if key not in NOT_SETTINGS}
-    settings["pictures"] = run_records.data_identity("convnet", None, split)["files"][
-        f"{run_records.PICTURES}/"]
-    weights = settings.get("weights")
-    if weights is not None and weights not in ("imagenet", "none"):
-        identity = run_records.weights_identity(weights)
-        settings["weights"] = f"{identity['name']} ({identity['sha256']})"
-    precision = keras.mixed_precision.global_policy().name
-    if model is not None:
-        optimizer = unwrapped(model.optimizer)
-        rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        settings["optimizer"] = type(optimizer).__name__
-        settings["learning_rate"] = f"{rate:g}"
-        settings["model"] = (f"{model.name}, {count_parameters(model.weights):,} parameters "
-                             f"({count_parameters(model.trainable_weights):,} trainable)")
-        precision = model.dtype_policy.name
-    computing = {"precision": precision,
-                 "mixed_precision": getattr(args, "mixed_precision", None),
-                 "verbose": args.verbose, "output_dir": Path(args.output_dir).resolve(),
-                 "data_dir": split.resolve()}
-    return ({key: str(value) for key, value in {**settings, **more_settings}.items()},
-            {key: str(value) for key, value in computing.items()})
-
-
-def count_parameters(weights):
-    return sum(math.prod(weight.shape) for weight in weights)
-
-
-def unwrapped(optimizer):
-    """The optimizer itself, without the loss-scaling wrapper of mixed_float16."""
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        return optimizer.inner_optimizer
-    return optimizer
-
-
 def restore_optimizer(optimizer, path):
     """Give `optimizer` (unwrapped) the variables saved in `path`: False when they do not
     fit (another optimizer, other weights)."""
@@ -422,35 +314,6 @@ def restore_optimizer(optimizer, path):
     for variable, value in zip(variables, values, strict=True):
         variable.assign(value)
     return True
-
-
-MIXED_PRECISION = {"None": "default", "True": "on", "False": "off"}
-
-
-def change(key, before, now, computing=None, computing_now=None):
-    """`name before -> now`, with the names the command line uses; the pictures with
-    their folders."""
-    if key == "mixed_precision":
-        before, now = MIXED_PRECISION.get(before, before), MIXED_PRECISION.get(now, now)
-    if key == "pictures" and computing and "data_dir" in computing:
-        before = f"{before} in {computing['data_dir']}"
-        now = f"{now} in {computing_now['data_dir']}"
-    return f"{COMPUTING.get(key, key.replace('_', ' '))} {before} -> {now}"
-
-
-def stopped_run_epochs(state):
-    """The --epochs of the run that wrote `state` (None if unknown)."""
-    epochs = state.get("epochs", state["settings"].get("epochs"))
-    try:
-        return int(epochs)
-    except (TypeError, ValueError):
-        return None
-
-
-def format_command(argv):
-    """A command line to copy: `python files/convnet.py ...`, quoted for the shell."""
-    join = subprocess.list2cmdline if os.name == "nt" else shlex.join
-    return join(["python", *argv])
 
 
 def generations(backup_dir):

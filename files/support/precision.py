@@ -1,7 +1,8 @@
 """Mixed precision where it pays: float16 on a CUDA GPU, bfloat16 on a CPU with bfloat16 units.
 
 Not in the book: its Keras 2 runs trained in float32. Chapter 5's stages call
-`use_mixed_precision(args.mixed_precision)` first.
+`use_mixed_precision(args.mixed_precision)` first; `unwrapped` takes off the loss-scaling
+wrapper Keras puts around an optimizer in mixed_float16.
 """
 
 from pathlib import Path
@@ -85,3 +86,10 @@ def cpu_has_bfloat16():
     except OSError:  # not Linux: assume no
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def unwrapped(optimizer):
+    """The optimizer itself, without the loss-scaling wrapper of mixed_float16."""
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer.inner_optimizer
+    return optimizer
