@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from support import book_curves, reproduce_table
+from support import book_curves, example_runs, reproduce_table
 
 import pytest
 
@@ -202,13 +202,13 @@ def test_a_recorded_run_with_other_settings_is_not_reused(tmp_path):
     write_recorded_run(folder / "finetune", 42, 0.96, epochs=20)
     record = json.loads((folder / "finetune" / "metrics.json").read_text())
     (folder / "finetune" / "metrics.json").write_text(json.dumps({**record, "stage": "finetune"}))
-    assert reproduce.recorded_run(entry, args, 42, folder)["fields"]["test_accuracy"] == "0.96"
-    assert reproduce.recorded_run(entry, args, 1, folder) is None  # another seed
+    assert example_runs.recorded_run(entry, args, 42, folder)["fields"]["test_accuracy"] == "0.96"
+    assert example_runs.recorded_run(entry, args, 1, folder) is None  # another seed
     for changed in ({"epochs": 100}, {"data_dir": "data"}, {"smoke": True}):
         write_recorded_run(folder / "finetune", 42, 0.96, **changed)
-        assert reproduce.recorded_run(entry, args, 42, folder) is None, changed
+        assert example_runs.recorded_run(entry, args, 42, folder) is None, changed
     (folder / "finetune" / "metrics.json").write_text("{not json")
-    assert reproduce.recorded_run(entry, args, 42, folder) is None
+    assert example_runs.recorded_run(entry, args, 42, folder) is None
 
 
 def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
@@ -218,9 +218,9 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
         ["--data-dir", "d", "--weights", "w.h5", "--epochs", "convnet-finetune=20,mnist=2"])
     assert args.epochs == {"convnet-finetune": 20, "mnist": 2}
     entries = {entry["name"]: entry for entry in reproduce.BOOK}
-    command = reproduce.example_command(entries["convnet-features"], args, 42, tmp_path)
+    command = example_runs.example_command(entries["convnet-features"], args, 42, tmp_path)
     assert command[command.index("--weights") + 1] == "w.h5" and "--epochs" not in command
-    command = reproduce.example_command(entries["convnet-finetune"], args, 1, tmp_path)
+    command = example_runs.example_command(entries["convnet-finetune"], args, 1, tmp_path)
     assert command[command.index("--epochs") + 1] == "20" and "--weights" not in command
     assert command[command.index("--seed") + 1] == "1"
     runs = [{"command": "c", "seconds": 1.0, "seed": 42, "status": "ok",
@@ -240,7 +240,7 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
     # Other flags: on the command, checked on a recorded run, named in the row.
     args = reproduce.make_parser().parse_args(
         ["--data-dir", "d", "--args", "convnet-visualize=--filters 16 --steps 40"])
-    command = reproduce.example_command(entries["convnet-visualize"], args, 42, tmp_path)
+    command = example_runs.example_command(entries["convnet-visualize"], args, 42, tmp_path)
     assert command[command.index("--filters"):command.index("--filters") + 4] == [
         "--filters", "16", "--steps", "40"]
     row = reproduce_table.summarize(entries["convnet-visualize"], [{**runs[0], "fields": {
@@ -250,9 +250,9 @@ def test_shortened_and_weights_flags_reach_the_command_and_the_row(tmp_path):
     write_recorded_run(folder, 42, 0.0, data_dir="d", weights="imagenet", filters=16, steps=40)
     record = json.loads((folder / "metrics.json").read_text())
     (folder / "metrics.json").write_text(json.dumps({**record, "stage": "visualize"}))
-    assert reproduce.recorded_run(entries["convnet-visualize"], args, 42, folder.parent)
+    assert example_runs.recorded_run(entries["convnet-visualize"], args, 42, folder.parent)
     args.args = [("convnet-visualize", ["--filters", "64"])]
-    assert reproduce.recorded_run(entries["convnet-visualize"], args, 42, folder.parent) is None
+    assert example_runs.recorded_run(entries["convnet-visualize"], args, 42, folder.parent) is None
     for bad in ("convnet-visualize=16", "cifar10=--filters 2", "convnet-visualize=--filters"):
         with pytest.raises(SystemExit):
             reproduce.make_parser().parse_args(["--args", bad])

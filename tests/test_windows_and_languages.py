@@ -401,7 +401,7 @@ def test_unknown_cpu_flags_are_said_as_unknown(monkeypatch):
 def test_data_identities_and_commands_use_forward_slashes(tmp_path):
     import hashlib
 
-    import reproduce
+    from support import example_runs
 
     folder = tmp_path / "cats_and_dogs_small"
     (folder / "train" / "cats").mkdir(parents=True)
@@ -410,5 +410,5 @@ def test_data_identities_and_commands_use_forward_slashes(tmp_path):
     assert run_records.file_hash([folder / "train" / "cats" / "cat.0.jpg"], folder) == digest
     command = [sys.executable, str(REPO_ROOT / "files" / "convnet.py"), "scratch",
                "--output-dir", str(REPO_ROOT / "runs" / "reproduce" / "examples")]
-    assert reproduce.shown_command(command) == (
+    assert example_runs.shown_command(command) == (
         "python files/convnet.py scratch --output-dir runs/reproduce/examples")

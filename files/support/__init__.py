@@ -25,11 +25,15 @@ Keras. pyproject.toml's isort settings keep `from support import ...` above `imp
 - picture_pipeline: the pictures as tf.data datasets, with the book's augmentation
 - precision: mixed precision where it pays
 - checkpoints: a training stage's backups, going on after a stop, its best epoch's model
+- run_settings: what a stage's finished epochs depend on, and a stopped run's compared with
+  the new command's
 - stage_models: the models earlier stages of convnet.py saved
 - vgg16_weights: VGG16 from Keras's download, a local weights file, or untrained
 - convnet_figures: Chapter 5's figures
 - pipeline_benchmark: the timing behind `convnet.py benchmark` (not a book section): the
   picture pipeline against the book's ImageDataGenerator
+- example_runs: one example of reproduce.py, run as a reader would, or its finished run
+  found again (--reuse)
 - reproduce_table, run_records: reproduce.py's table, and the records in data/records/
 - setup_report: a reader's setup for a bug report (`reproduce.py --describe-setup`)
 """
