@@ -6,7 +6,8 @@ TensorFlow are paid once): tests/test_stop_signals.py starts it as a terminal st
 
 For each moment it runs a script's main(argv) through command_line.run, as `python
 files/<script>.py` does, sends a signal at that moment (SIGINT and SIGHUP to its own process
-group, as a terminal does, SIGTERM to itself), and prints one JSON line: the moment, the
+group, as a terminal does, SIGTERM to itself; for the first moment, it prints a `ready` line and
+the test sends Ctrl-C from outside), and prints one JSON line: the moment, the
 signal, the exit code, the last line on stderr, all of stderr, what the run said of a backup
 (`resuming after ...`, `no epoch left ...`, `starting over: ...`, `note: ...`) and the
 seconds from the signal to the end of the run. The resume moments stop one training run
@@ -159,7 +160,16 @@ def moments(work):
     def at(hook, action, in_first_epoch=False):
         return every_fit_with(At(hook, action, in_first_epoch))
 
+    def ready_for_ctrl_c():  # (this process's stdout: the run's own is redirected meanwhile)
+        sys.__stdout__.write(json.dumps({"ready": "Ctrl-C from outside"}) + "\n")
+        sys.__stdout__.flush()
+
     return [
+        # The test sends this one (to the process group, as a terminal does) once it reads
+        # the line, while epoch 2's 20 batches of one picture train, of 1000 epochs.
+        ("Ctrl-C from outside", "convnet",
+         ["scratch", "--epochs", "1000", "--batch-size", "1", "--image-size", "48",
+          "--data-dir", pictures, "--verbose", "0"], at("train_batch_begin", ready_for_ctrl_c)),
         ("lost in C code that clears errors", "convnet", scratch_long,
          at("train_batch_begin", lambda: ctrl_c_lost("c"), in_first_epoch=True)),
         ("lost in a __del__", "convnet", scratch_long,

@@ -2,7 +2,8 @@
 to say yes, every image stage of convnet.py picks mixed_float16 as on a CUDA GPU, and its
 smoke run trains, tests and writes its outputs in it; a run stopped after its first epoch
 goes on from its backup (the loss-scaling optimizer's state included) in it too. No GPU has
-run these scripts here: this keeps the code path a GPU takes working."""
+run these scripts here: this keeps the code path a GPU takes working. The VGG16 stages run
+without --weights, with the network blocked: --smoke alone downloads nothing."""
 
 import json
 import math
@@ -75,3 +76,14 @@ def test_a_stop_and_its_resume_in_float16(float16_runs):
     assert len(metrics["history"]["loss"]) == 2 and metrics["precision"] == "mixed_float16"
     assert result_fields(resumed.stdout)["stage"] == "scratch"
     assert not (runs / "scratch" / "backup").exists()  # removed once the run finished
+
+
+def test_the_vgg16_stages_smoke_runs_need_no_download(float16_runs):
+    # Every test runs with the network blocked (conftest.py), and these runs pass no
+    # --weights: --smoke alone gives features and features-augment an untrained VGG16 base
+    # (finetune carries on features-augment's model), so none of them downloads ImageNet's.
+    _, results = float16_runs
+    for stage in ("features", "features-augment", "finetune"):
+        assert result_fields(results[stage].stdout)["weights"] == "none", stage
+    for stage in ("features", "features-augment"):
+        assert "the VGG16 base is UNTRAINED" in results[stage].stdout, stage

@@ -118,11 +118,30 @@ def test_smoke_reproduction_of_every_example(smoke_reproduction):
 
 
 @pytest.mark.training
-def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
-    """finetune without features-augment's model: 'not run' with the script's reason; the
-    other example still counts, and the exit code stays 0 (nothing crashed)."""
-    # Both run for real: reproduce.py starts each as a subprocess, as a reader would.
-    result = run_script("reproduce", "--smoke", "--only", "tensors,convnet-finetune",
+def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path, monkeypatch):
+    """An example whose script refuses to start (exit 2 and an `error:` line, as finetune
+    without features-augment's model) is 'not run', with the script's reason; the other
+    example still runs and counts, and the exit code stays 0 (nothing crashed)."""
+    import subprocess
+    import sys
+
+    # mnist.py runs for real, as the quickstart starts it: `python files/mnist.py`, a process
+    # of its own. finetune's refusal is played by a process that only says it (the script's
+    # own refusal is test_convnet.py's later-stage test), which spares a second TensorFlow
+    # start-up.
+    refusal = ("error: {}/features-augment/model.keras not found: run `python files/convnet.py "
+               "features-augment` (with the same --output-dir) to make it first.")
+    real_run = subprocess.run
+
+    def run(command, *args, **kwargs):
+        if command[0] == sys.executable and command[1].endswith("convnet.py"):
+            folder = command[command.index("--output-dir") + 1]
+            says = f"import sys; sys.stderr.write({refusal.format(folder)!r} + '\\n'); sys.exit(2)"
+            command = [sys.executable, "-c", says]
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    result = run_script("reproduce", "--smoke", "--only", "mnist,convnet-finetune",
                         "--output-dir", tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     fields = result_fields(result.stdout)
@@ -131,6 +150,12 @@ def test_an_example_that_cannot_run_is_reported_and_the_rest_go_on(tmp_path):
     table = (tmp_path / "results.md").read_text()
     assert "| convnet-finetune |" in table and "not run: " in table
     assert "features-augment" in table  # the reason names the stage to run first
+    # mnist's own process trained, tested and wrote its outputs where reproduce put it.
+    mnist = json.loads((tmp_path / "examples" / "seed42" / "mnist" / "metrics.json").read_text())
+    assert mnist["script"] == "mnist" and mnist["settings"]["smoke"] is True
+    assert mnist["history"]["loss"][-1] < mnist["history"]["loss"][0]
+    assert_png(tmp_path / "examples" / "seed42" / "mnist" / "training.png")
+    assert "| mnist |" in table
 
 
 def test_reuse_trains_nothing_an_example_without_a_run_is_not_run(tmp_path, monkeypatch):

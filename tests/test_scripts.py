@@ -1,6 +1,7 @@
 """The chapter 2-3 scripts end to end: their --smoke runs in this process through
-main(argv), mnist's as a reader starts it (`python files/mnist.py`, a real process: the
-quickstart's command), and every script's command line through its `__main__` block."""
+main(argv), and every script's command line through its `__main__` block. (mnist.py as the
+quickstart starts it, `python files/mnist.py` in a real process of its own, runs under
+reproduce.py in test_reproduce.py.)"""
 
 import runpy
 import sys
@@ -18,7 +19,6 @@ from harness import (
     book_curves_drawn,
     read_metrics,
     result_fields,
-    run_process,
     run_script,
 )
 
@@ -43,9 +43,7 @@ def smoke_run(tmp_path_factory):
     def run(script):
         if script not in runs:
             output_dir = tmp_path_factory.mktemp(script)
-            # mnist.py as the quickstart runs it, a real process; the others in this one.
-            run = run_process if script == "mnist" else run_script
-            done = run(script, "--smoke", "--verbose", "0", "--output-dir", output_dir)
+            done = run_script(script, "--smoke", "--verbose", "0", "--output-dir", output_dir)
             runs[script] = (done, output_dir)
         return runs[script]
 

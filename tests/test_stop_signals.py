@@ -19,7 +19,6 @@ import time
 
 import pytest
 
-import make_images
 from harness import FILES, REPO_ROOT, process_environment, read_metrics, run_script
 
 # Processes started as a POSIX terminal starts them (process groups, SIGHUP, select on pipes);
@@ -45,13 +44,14 @@ def start(command):
 
 
 def wait_for_line(process, prefix, timeout):
-    """Read stdout until a line starts with `prefix`; fails after `timeout` seconds."""
+    """Read stdout until a line starts with `prefix` and return it; fails after `timeout`
+    seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
         line = process.stdout.readline() if ready else ""
         if line.startswith(prefix):
-            return
+            return line
         if ready and not line:
             break  # the process closed its output
     process.kill()
@@ -76,33 +76,36 @@ def assert_interrupted(process, sent, timeout=STOP_WITHIN):
     return time.monotonic() - sent
 
 
-def test_ctrl_c_from_outside_stops_a_training_run(tmp_path):
-    # The script as a reader runs it, interrupted in epoch 2's training batches (1000 epochs
-    # of 20 batches of one picture would otherwise go on for minutes).
-    make_images.make_split_folders(tmp_path / "data", splits={"train": 10, "validation": 4,
-                                                               "test": 4})
-    process = start([sys.executable, str(FILES / "convnet.py"), "scratch", "--epochs", "1000",
-                     "--batch-size", "1", "--image-size", "48", "--data-dir",
-                     str(tmp_path / "data"), "--output-dir", str(tmp_path)])
-    wait_for_line(process, "Epoch 2/", timeout=120)
-    time.sleep(0.2)
-    assert_interrupted(process, ctrl_c(process))
-    assert not (tmp_path / "scratch" / "model.keras").exists()  # nothing looks complete
-    assert not (tmp_path / "scratch" / "metrics.json").exists()
-
-
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
-    """tests/interrupt_harness.py's run: its work folder, exit code, stdout and stderr."""
+    """tests/interrupt_harness.py's run: its work folder, exit code, stdout and stderr, and
+    the seconds from this test's Ctrl-C (its first moment, sent from outside) to that run's
+    end."""
     work = tmp_path_factory.mktemp("harness")
     process = start([sys.executable, str(REPO_ROOT / "tests" / "interrupt_harness.py"),
                      str(work)])
+    wait_for_line(process, '{"ready": "Ctrl-C from outside"}', timeout=120)
+    sent = ctrl_c(process)
+    first = wait_for_line(process, '{"moment": "Ctrl-C from outside"', timeout=STOP_WITHIN)
+    stopped_within = time.monotonic() - sent
     try:
         stdout, stderr = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         process.kill()
         raise AssertionError(f"the harness did not end: {process.communicate()}") from None
-    return work, process.returncode, stdout, stderr
+    return work, process.returncode, first + stdout, stderr, stopped_within
+
+
+def test_ctrl_c_from_outside_stops_a_training_run(harness):
+    # A scratch run as a reader runs it (1000 epochs of 20 batches of one picture would
+    # go on for minutes), interrupted from outside the process in epoch 2's training batches.
+    tmp_path, _, stdout, _, stopped_within = harness
+    run = json.loads(stdout.splitlines()[0])
+    assert run["moment"] == "Ctrl-C from outside" and stopped_within < STOP_WITHIN
+    assert (run["code"], run["last_line"]) == (130, "interrupted"), run["stderr"][-2000:]
+    assert "Traceback" not in run["stderr"] and "Exception ignored" not in run["stderr"]
+    assert not (tmp_path / "out0" / "scratch" / "model.keras").exists()  # nothing looks
+    assert not (tmp_path / "out0" / "scratch" / "metrics.json").exists()  # complete
 
 
 def test_a_stop_at_every_moment_a_reader_meets(harness):
@@ -113,11 +116,11 @@ def test_a_stop_at_every_moment_a_reader_meets(harness):
     # during validation, between the epoch-end callbacks, during the backup's saves, after
     # the last epoch), each part going on from the backup the one before left, and lets the
     # last part finish.
-    tmp_path, code, stdout, stderr = harness
+    tmp_path, code, stdout, stderr, _ = harness
     assert code == -signal.SIGKILL and "not killed" not in stdout, stderr[-3000:]  # its end
     runs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    assert len(runs) == 13
-    for run in runs[:-1]:
+    assert len(runs) == 14
+    for run in runs[1:-1]:  # (the first, sent from outside: the test above)
         assert (run["moment"], run["code"], run["last_line"], run["signals"]) == (
             run["moment"], 128 + getattr(signal, run["signal"]), "interrupted", 1), (
             run["stderr"][-2000:])
@@ -128,7 +131,7 @@ def test_a_stop_at_every_moment_a_reader_meets(harness):
 
     # Each part of the stopped training run goes on after the last epoch the part before
     # finished: the backup holds that epoch and the one before it, nothing else.
-    parts = runs[5:]
+    parts = runs[6:]
     assert [run["signal"] for run in parts[:-1]] == [
         "SIGTERM", "SIGINT", "SIGHUP", "SIGINT", "SIGTERM", "SIGHUP", "SIGINT"]
     assert parts[0]["said"] == []
@@ -153,7 +156,7 @@ def test_a_run_killed_while_its_backup_is_written_goes_on_after_the_epoch_before
     # The harness ended killed by SIGKILL (a power cut, the OOM killer) while epoch 2's
     # backup was written, its files saved but the folder not yet renamed: run again, it goes
     # on after epoch 1.
-    tmp_path, code, stdout, stderr = harness
+    tmp_path, code, stdout, stderr, _ = harness
     assert code == -signal.SIGKILL and "not killed" not in stdout, stderr[-2000:]
     backup = tmp_path / "killed" / "scratch" / "backup"
     assert sorted(path.name for path in backup.iterdir()) == ["epoch-0001", "epoch-0002.partial"]
