@@ -6,15 +6,15 @@ TensorFlow are paid once): tests/test_stop_signals.py starts it as a terminal st
 
 For each moment it runs a script's main(argv) through command_line.run, as `python
 files/<script>.py` does, sends a signal at that moment (SIGINT and SIGHUP to its own process
-group, as a terminal does, SIGTERM to itself; for the first moment, it prints a `ready` line and
-the test sends Ctrl-C from outside), and prints one JSON line: the moment, the
-signal, the exit code, the last line on stderr, all of stderr, what the run said of a backup
-(`resuming after ...`, `no epoch left ...`, `starting over: ...`, `note: ...`) and the
-seconds from the signal to the end of the run. The resume moments stop one training run
-again and again, each part going on from the backup the part before left: inside a batch,
-during validation, between the epoch-end callbacks, during the backup's saves, after the
-last epoch; then one part runs to its end. Last, a third run ends this process with SIGKILL
-while its backup is written (WORK_FOLDER/killed/), so the process itself ends killed.
+group, as a terminal does, SIGTERM to itself; at one moment it prints a `ready` line and the
+test sends Ctrl-C from outside), and prints one JSON line: the moment, the signal, the exit
+code, the last line on stderr, all of stderr, what the run said of a backup (`resuming after
+...`, `no epoch left ...`, `starting over: ...`, `note: ...`) and the seconds from the signal
+to the end of the run. The resume moments stop one training run again and again, each part
+going on from the backup the part before left: at a batch (Ctrl-C from outside), during
+validation, between the epoch-end callbacks, during the backup's saves, after the last epoch;
+then one part runs to its end. Last, a third run ends this process with SIGKILL while its
+backup is written (WORK_FOLDER/killed/), so the process itself ends killed.
 """
 
 import contextlib
@@ -143,36 +143,26 @@ def on_call(owner, name, number, action):
 def moments(work):
     """(name, script, argv, patch) for each moment."""
     pictures = work / "pictures"
-    split = make_images.make_split_folders(pictures, splits={"train": 10, "validation": 4,
-                                                             "test": 4})
+    split = make_images.make_split_folders(pictures, splits={"train": 4, "validation": 1,
+                                                             "test": 1})
     kaggle_train = work / "kaggle_train"
     kaggle_train.mkdir()
     for number in range(4):
         for name in ("cat", "dog"):
             shutil.copyfile(next((split / "train" / f"{name}s").iterdir()),
                             kaggle_train / f"{name}.{number}.jpg")
-    # Epochs of several seconds: an interrupt lost early in the first epoch is then raised
-    # again by the repeat a second later, not at the epoch's end (where the backup stops a
-    # run too).
-    scratch_long = ["scratch", "--epochs", "1000", "--batch-size", "1", "--image-size", "48",
-                    "--data-dir", pictures, "--verbose", "0", "--steps-per-epoch", "400"]
+    # 1000 epochs of 1,000 pictures one at a time: an interrupt lost early in the first
+    # epoch is raised again by the repeat a second later, long before the run ends.
+    mnist_long = ["--epochs", "1000", "--batch-size", "1", "--data-dir",
+                  REPO_ROOT / "data" / "sample", "--verbose", "0"]
 
     def at(hook, action, in_first_epoch=False):
         return every_fit_with(At(hook, action, in_first_epoch))
 
-    def ready_for_ctrl_c():  # (this process's stdout: the run's own is redirected meanwhile)
-        sys.__stdout__.write(json.dumps({"ready": "Ctrl-C from outside"}) + "\n")
-        sys.__stdout__.flush()
-
     return [
-        # The test sends this one (to the process group, as a terminal does) once it reads
-        # the line, while epoch 2's 20 batches of one picture train, of 1000 epochs.
-        ("Ctrl-C from outside", "convnet",
-         ["scratch", "--epochs", "1000", "--batch-size", "1", "--image-size", "48",
-          "--data-dir", pictures, "--verbose", "0"], at("train_batch_begin", ready_for_ctrl_c)),
-        ("lost in C code that clears errors", "convnet", scratch_long,
+        ("lost in C code that clears errors", "mnist", mnist_long,
          at("train_batch_begin", lambda: ctrl_c_lost("c"), in_first_epoch=True)),
-        ("lost in a __del__", "convnet", scratch_long,
+        ("lost in a __del__", "mnist", mnist_long,
          at("train_batch_begin", lambda: ctrl_c_lost("del"), in_first_epoch=True)),
         ("during VGG16's feature extraction", "convnet", ["features", "--smoke"],
          on_call(keras.Model, "predict_on_batch", 2, lambda: ctrl_c(0.0))),
@@ -182,6 +172,14 @@ def moments(work):
          ["prepare", "--source", kaggle_train, "--data-dir", work / "prepared"],
          on_call(shutil, "copyfile", 3, ctrl_c)),
     ]
+
+
+def wait_for_ctrl_c_from_outside():
+    """Say so on this process's stdout (the run's own is redirected meanwhile), and wait: the
+    test sends Ctrl-C to the process group, as a terminal does, once it reads the line."""
+    sys.__stdout__.write(json.dumps({"ready": "Ctrl-C from outside"}) + "\n")
+    sys.__stdout__.flush()
+    time.sleep(60)  # ended by the KeyboardInterrupt; the test fails long before otherwise
 
 
 def resume_moments(work):
@@ -199,7 +197,8 @@ def resume_moments(work):
 
     return [
         ("during the best model's save", signal.SIGTERM, 1, saving("save", 1, signal.SIGTERM)),
-        ("inside a training batch", signal.SIGINT, 2, at("train_batch_begin", signal.SIGINT)),
+        ("Ctrl-C from outside, at a training batch", signal.SIGINT, 2,
+         every_fit_with(At("train_batch_begin", wait_for_ctrl_c_from_outside))),
         ("during validation", signal.SIGHUP, 3, at("test_batch_begin", signal.SIGHUP)),
         ("between the epoch-end callbacks, before the backup", signal.SIGINT, 4,
          every_fit_with(At("epoch_end", ctrl_c), first=True)),
@@ -275,9 +274,11 @@ def main():
     module, argv = __import__("convnet"), resume_argv(work)
     for name, signum, resumes_after, patch in resume_moments(work):
         code, stdout, stderr, seconds = run_once(module, argv, patch)
+        folder = work / "resumed" / "scratch"
         report(name, signum, code, stdout, stderr, seconds, resumes_after=resumes_after,
-               generations=[path.name for path in checkpoints.generations(
-                   work / "resumed" / "scratch" / "backup")])
+               generations=[path.name for path in checkpoints.generations(folder / "backup")],
+               outputs=[output for output in ("model.keras", "metrics.json")
+                        if (folder / output).exists()])
     killed_inside_a_backup(work)  # the last moment: it ends this process
 
 

@@ -43,9 +43,9 @@ def start(command):
         preexec_fn=as_a_terminal_starts_it)
 
 
-def wait_for_line(process, prefix, timeout):
-    """Read stdout until a line starts with `prefix` and return it; fails after `timeout`
-    seconds."""
+def wait_for_line(process, prefix, timeout, lines=None):
+    """Read stdout until a line starts with `prefix` and return it (the lines before it go
+    into `lines`); fails after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
@@ -54,6 +54,8 @@ def wait_for_line(process, prefix, timeout):
             return line
         if ready and not line:
             break  # the process closed its output
+        if lines is not None:
+            lines.append(line)
     process.kill()
     raise AssertionError(f"no line starting {prefix!r} within {timeout} s: "
                          f"{process.communicate()[1][-2000:]}")
@@ -79,48 +81,51 @@ def assert_interrupted(process, sent, timeout=STOP_WITHIN):
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory):
     """tests/interrupt_harness.py's run: its work folder, exit code, stdout and stderr, and
-    the seconds from this test's Ctrl-C (its first moment, sent from outside) to that run's
-    end."""
+    the seconds from this test's Ctrl-C (sent from outside when the harness says it is
+    ready) to the end of that run."""
     work = tmp_path_factory.mktemp("harness")
     process = start([sys.executable, str(REPO_ROOT / "tests" / "interrupt_harness.py"),
                      str(work)])
-    wait_for_line(process, '{"ready": "Ctrl-C from outside"}', timeout=120)
+    lines = []
+    wait_for_line(process, '{"ready": "Ctrl-C from outside"}', timeout=120, lines=lines)
     sent = ctrl_c(process)
-    first = wait_for_line(process, '{"moment": "Ctrl-C from outside"', timeout=STOP_WITHIN)
+    lines.append(wait_for_line(process, '{"moment": "Ctrl-C from outside', timeout=STOP_WITHIN))
     stopped_within = time.monotonic() - sent
     try:
         stdout, stderr = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         process.kill()
         raise AssertionError(f"the harness did not end: {process.communicate()}") from None
-    return work, process.returncode, first + stdout, stderr, stopped_within
+    return work, process.returncode, "".join(lines) + stdout, stderr, stopped_within
 
 
 def test_ctrl_c_from_outside_stops_a_training_run(harness):
-    # A scratch run as a reader runs it (1000 epochs of 20 batches of one picture would
-    # go on for minutes), interrupted from outside the process in epoch 2's training batches.
-    tmp_path, _, stdout, _, stopped_within = harness
-    run = json.loads(stdout.splitlines()[0])
-    assert run["moment"] == "Ctrl-C from outside" and stopped_within < STOP_WITHIN
+    # A part of the stopped-and-resumed scratch run below, interrupted from outside the
+    # process (to its process group, as a terminal's Ctrl-C) at a training batch.
+    _, _, stdout, _, stopped_within = harness
+    (run,) = [json.loads(line) for line in stdout.splitlines()
+              if line.startswith('{"moment": "Ctrl-C from outside')]
+    assert stopped_within < STOP_WITHIN and run["signals"] == 0  # (none sent from inside)
     assert (run["code"], run["last_line"]) == (130, "interrupted"), run["stderr"][-2000:]
     assert "Traceback" not in run["stderr"] and "Exception ignored" not in run["stderr"]
-    assert not (tmp_path / "out0" / "scratch" / "model.keras").exists()  # nothing looks
-    assert not (tmp_path / "out0" / "scratch" / "metrics.json").exists()  # complete
+    assert run["outputs"] == []  # nothing looks complete: no model.keras, no metrics.json
 
 
 def test_a_stop_at_every_moment_a_reader_meets(harness):
     # tests/interrupt_harness.py sends the signal from inside the process at fixed moments:
     # with the first KeyboardInterrupt lost (in C code that clears it, in a __del__), during
     # VGG16's feature extraction, between Boston's folds and during prepare's copy. Then it
-    # stops one training run again and again (SIGINT, SIGTERM, SIGHUP: inside a batch,
-    # during validation, between the epoch-end callbacks, during the backup's saves, after
-    # the last epoch), each part going on from the backup the one before left, and lets the
-    # last part finish.
+    # stops one training run again and again (SIGINT, SIGTERM, SIGHUP: at a batch, from
+    # outside; during validation, between the epoch-end callbacks, during the backup's saves,
+    # after the last epoch), each part going on from the backup the one before left, and
+    # lets the last part finish.
     tmp_path, code, stdout, stderr, _ = harness
     assert code == -signal.SIGKILL and "not killed" not in stdout, stderr[-3000:]  # its end
     runs = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
-    assert len(runs) == 14
-    for run in runs[1:-1]:  # (the first, sent from outside: the test above)
+    assert len(runs) == 13
+    for run in runs[:-1]:
+        if run["signals"] == 0:  # Ctrl-C from outside: the test above
+            continue
         assert (run["moment"], run["code"], run["last_line"], run["signals"]) == (
             run["moment"], 128 + getattr(signal, run["signal"]), "interrupted", 1), (
             run["stderr"][-2000:])
@@ -131,7 +136,7 @@ def test_a_stop_at_every_moment_a_reader_meets(harness):
 
     # Each part of the stopped training run goes on after the last epoch the part before
     # finished: the backup holds that epoch and the one before it, nothing else.
-    parts = runs[6:]
+    parts = runs[5:]
     assert [run["signal"] for run in parts[:-1]] == [
         "SIGTERM", "SIGINT", "SIGHUP", "SIGINT", "SIGTERM", "SIGHUP", "SIGINT"]
     assert parts[0]["said"] == []
@@ -146,6 +151,8 @@ def test_a_stop_at_every_moment_a_reader_meets(harness):
         assert before["generations"] == [f"epoch-{after:04d}", f"epoch-{after - 1:04d}"][
             :min(after, 2)]
     assert parts[-1]["code"] == 0, parts[-1]["stderr"][-2000:]
+    # Until the last part, nothing in the output folder looks like a finished run.
+    assert [part["outputs"] for part in parts] == [[]] * 7 + [["model.keras", "metrics.json"]]
     metrics = read_metrics(tmp_path / "resumed" / "scratch")
     assert len(metrics["history"]["loss"]) == len(metrics["epoch_seconds_all"]) == 9
     assert metrics["parts"] == 8 and metrics["seconds"] > sum(metrics["epoch_seconds_all"])
