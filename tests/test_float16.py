@@ -19,8 +19,8 @@ pytestmark = pytest.mark.training  # trains models: left out of the quick loop (
 # Each stage's smoke run, made smaller still: float16 on a CPU has no fast kernels (scratch's
 # usual smoke run, 80 training pictures, 3 epochs, took 150 s in float16 on a shared 2-core
 # CPU), so each stage here sees 4 training pictures, 2 a batch, and 2 each to validate and
-# test.
-STAGES = {"scratch": ["--epochs", "2"], "augment": ["--epochs", "1"], "features": [],
+# test, for one epoch (scratch two: stopped after the first, then resumed) or one batch.
+STAGES = {"scratch": ["--epochs", "2"], "augment": ["--epochs", "1"], "features": ["--epochs", "1"],
           "features-augment": ["--steps-per-epoch", "1"], "finetune": ["--steps-per-epoch", "1"]}
 FEW_PICTURES = {"train": 2, "validation": 1, "test": 1}  # of each class
 
