@@ -94,9 +94,10 @@ def float32_after_each_test():
 # The modules that take longest, longest first: pytest-xdist hands out whole modules in the
 # order collected (--no-loadscope-reorder), so the long ones start at once and the short
 # ones fill the gaps at the end, instead of one worker finishing a long module alone.
-SLOWEST_FIRST = ("test_stop_signals.py", "test_convnet.py", "test_scripts.py", "test_float16.py",
-                 "test_errors.py", "test_fundamentals.py", "test_convnet_vgg16.py",
-                 "test_reproduce.py", "test_checkpoints.py")
+SLOWEST_FIRST = ("test_stop_signals.py", "test_float16.py", "test_convnet.py", "test_scripts.py",
+                 "test_fundamentals.py", "test_checkpoints.py", "test_errors.py",
+                 "test_reproduce.py", "test_windows_and_languages.py",
+                 "test_pipeline_benchmark.py", "test_getting_pictures.py")
 
 
 def pytest_collection_modifyitems(items):

@@ -3,9 +3,10 @@
 The stages run in this process through convnet.main(argv), on the committed sample
 pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
 data/make_images.py; visualize uses small VGG16 weight files in Keras's layout (no
-download). The VGG16 training stages are in test_convnet_vgg16.py; the machinery beside
-convnet.py has its own tests: test_picture_pipeline.py, test_vgg16_weights.py,
-test_convnet_figures.py, test_getting_pictures.py.
+download). The VGG16 training stages run in test_float16.py (on a CUDA GPU's path, with a
+VGG16 weights file); the machinery beside convnet.py has its own tests:
+test_picture_pipeline.py, test_vgg16_weights.py, test_convnet_figures.py,
+test_getting_pictures.py.
 """
 
 import json
