@@ -135,6 +135,8 @@ def mnist(args):
 # 5.2 Dogs vs cats: the small dataset, a convnet from scratch, data augmentation
 # --------------------------------------------------------------------------------------
 
+# The book's 4,000-picture subset into DATA_DIR/cats_and_dogs_small/, by
+# getting_pictures.prepare: from --source, a download, or with --smoke the sample pictures.
 PREPARE = Stage(summary="5.2 copy cats_and_dogs_small out of the dogs-vs-cats pictures",
                 options={"prepare"})
 # The from-scratch convnet's four 3x3 convolutions and 2x2 poolings shrink 46 pixels to 1.
@@ -160,12 +162,6 @@ BOOK_AUGMENTATION = dict(
     horizontal_flip=True,
     fill_mode="nearest",
 )
-
-
-def prepare(args):
-    """The book's 4,000-picture subset into DATA_DIR/cats_and_dogs_small/ (getting_pictures.py
-    gets the pictures: --source, a download, or with --smoke the sample pictures)."""
-    return getting_pictures.prepare(args)
 
 
 def build_small_convnet(image_size, learning_rate, dropout=False, rescale=True):
@@ -579,8 +575,9 @@ def benchmark(args):
     return pipeline_benchmark.run(args, build_small_convnet, SCRATCH, AUGMENT, BOOK_AUGMENTATION)
 
 
-STAGES = {"mnist": (mnist, MNIST), "prepare": (prepare, PREPARE), "scratch": (scratch, SCRATCH),
-          "augment": (augment, AUGMENT), "features": (features, FEATURES),
+STAGES = {"mnist": (mnist, MNIST), "prepare": (getting_pictures.prepare, PREPARE),
+          "scratch": (scratch, SCRATCH), "augment": (augment, AUGMENT),
+          "features": (features, FEATURES),
           "features-augment": (features_augment, FEATURES_AUGMENT),
           "finetune": (finetune, FINETUNE), "visualize": (visualize, VISUALIZE),
           "benchmark": (benchmark, BENCHMARK)}
