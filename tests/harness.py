@@ -235,12 +235,11 @@ def assert_png(path, min_side=16):
 VGG16_BLOCKS = ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512))
 
 
-def write_vgg16_weights(path, include_top=False, seed=0):
-    """Write a VGG16 weights file like vgg16_weights_tf_dim_ordering_tf_kernels[_notop].h5.
+def write_vgg16_weights(path, seed=0):
+    """Write a VGG16 weights file like vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 (the
+    convolutional base only; test_vgg16_weights.py tells a full file by its layer names).
 
-    Returns {layer name: [kernel, bias]} of the convolution layers. The classifier's two
-    big layers (fc1 alone is 25088 x 4096) are stored as HDF5 fill values, so the file
-    stays small on disk.
+    Returns {layer name: [kernel, bias]} of the convolution layers.
     """
     import h5py
 
@@ -255,32 +254,15 @@ def write_vgg16_weights(path, include_top=False, seed=0):
             names.append(f"block{block}_conv{index}")
             channels = width
         names.append(f"block{block}_pool")
-    top = {}
-    if include_top:
-        names += ["flatten", "fc1", "fc2", "predictions"]
-        top = {"fc1": (25088, 4096), "fc2": (4096, 4096), "predictions": (4096, 1000)}
     with h5py.File(path, "w") as weights_file:
         weights_file.attrs["layer_names"] = [name.encode() for name in names]
         weights_file.attrs["backend"] = b"tensorflow"
         weights_file.attrs["keras_version"] = b"2.0.8"
         for name in names:
             group = weights_file.create_group(name)
-            if name in conv:
-                weight_names = [f"{name}_W_1:0", f"{name}_b_1:0"]
-                for weight_name, value in zip(weight_names, conv[name], strict=True):
-                    group.create_dataset(weight_name, data=value)
-            elif name in top:
-                weight_names = [f"{name}_W_1:0", f"{name}_b_1:0"]
-                fan_in, units = top[name]
-                if name == "predictions":  # random, so the classes differ for Grad-CAM
-                    group.create_dataset(weight_names[0], data=rng.normal(
-                        0, 0.01, (fan_in, units)).astype("float32"))
-                else:
-                    group.create_dataset(weight_names[0], shape=(fan_in, units),
-                                         dtype="float32", fillvalue=1e-3)
-                group.create_dataset(weight_names[1], data=np.zeros(units, "float32"))
-            else:
-                weight_names = []
+            weight_names = [f"{name}_W_1:0", f"{name}_b_1:0"] if name in conv else []
+            for weight_name, value in zip(weight_names, conv.get(name, []), strict=True):
+                group.create_dataset(weight_name, data=value)
             group.attrs["weight_names"] = [weight_name.encode() for weight_name in weight_names]
     return conv
 

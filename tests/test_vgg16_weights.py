@@ -24,6 +24,18 @@ def test_a_base_only_file_does_not_serve_grad_cam(vgg16_notop, tmp_path):
     assert str(vgg16_notop[0]) in reason and "fc1, fc2, predictions" in reason
 
 
+def test_a_full_weights_file_serves_grad_cam(tmp_path):
+    import h5py
+
+    # What tells the two files apart: the layer names Keras wrote, the classifier's with the
+    # full file's.
+    path = tmp_path / "vgg16_weights_tf_dim_ordering_tf_kernels.h5"
+    with h5py.File(path, "w") as weights_file:
+        weights_file.attrs["layer_names"] = [name.encode() for name in (
+            "input_1", "block1_conv1", "block5_pool", "flatten", "fc1", "fc2", "predictions")]
+    assert vgg16_weights.serves_classifier(str(path))
+
+
 def test_a_base_only_file_loads_with_its_values(vgg16_notop):
     base = vgg16_weights.load_vgg16(str(vgg16_notop[0]), 48)
     assert base.input_shape == (None, 48, 48, 3)
