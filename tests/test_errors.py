@@ -20,8 +20,6 @@ import make_images
 from harness import (
     assert_input_error,
     fake_kagglehub,
-    read_metrics,
-    result_fields,
     run_convnet,
     run_script,
 )
@@ -99,22 +97,24 @@ def test_metrics_and_models_are_written_under_a_temporary_name_first(tmp_path):
 # --- Picture folders ---------------------------------------------------------------------
 
 
-@pytest.mark.training
-def test_a_picture_that_does_not_decode_is_skipped_and_counted(pictures, tmp_path):
+def test_a_picture_that_does_not_decode_is_skipped_and_counted(pictures, capsys):
+    from support import picture_pipeline
+
     broken = pictures / "train" / "dogs" / sorted(os.listdir(pictures / "train" / "dogs"))[0]
     data = broken.read_bytes()
     broken.write_bytes(data[: len(data) // 2])  # a truncated JPEG
     (pictures / "test" / "cats" / "notes.jpg").write_text("not a picture")
     before = snapshot(pictures)
-    result = convnet("scratch", "--smoke", "--epochs", "1", "--data-dir", pictures.parent,
-                     "--output-dir", tmp_path / "runs")
-    assert result.returncode == 0, result.stderr[-3000:]
-    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    loaded = picture_pipeline.load_pictures(pictures.parent, 48, 4, seed=0)
+    out, err = capsys.readouterr()
+    warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     assert len(warnings) == 2
     assert any(str(broken) in line for line in warnings)
-    assert "skipped 1 pictures" in result.stdout
-    assert result_fields(result.stdout)["skipped_pictures"] == "2"
-    assert read_metrics(tmp_path / "runs" / "scratch")["skipped_pictures"] == 2
+    assert "skipped 1 pictures" in out
+    # The count every image stage reports (RESULT and metrics.json: test_checkpoints.py's
+    # test of the best epoch's results).
+    assert loaded.skipped == 2
+    assert sum(1 for _ in loaded.test.unbatch()) == 2 * 4  # without notes.jpg
     assert snapshot(pictures) == before  # the reader's pictures are never changed
 
 
