@@ -45,17 +45,26 @@ def start(command):
 
 def wait_for_line(process, prefix, timeout, lines=None):
     """Read stdout until a line starts with `prefix` and return it (the lines before it go
-    into `lines`); fails after `timeout` seconds."""
+    into `lines`); fails after `timeout` seconds. It reads the pipe itself, keeping what
+    follows the line in `process.pending`: a file object's buffer could hold the next line
+    where select does not see it."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
-        line = process.stdout.readline() if ready else ""
-        if line.startswith(prefix):
-            return line
-        if ready and not line:
-            break  # the process closed its output
-        if lines is not None:
-            lines.append(line)
+    pending = getattr(process, "pending", b"")
+    while True:
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            text = line.decode("utf-8", "replace") + "\n"
+            if text.startswith(prefix):
+                process.pending = pending
+                return text
+            if lines is not None:
+                lines.append(text)
+        left = deadline - time.monotonic()
+        ready = left > 0 and select.select([process.stdout], [], [], left)[0]
+        chunk = os.read(process.stdout.fileno(), 1 << 16) if ready else b""
+        if not chunk:
+            break  # the time is up, or the process closed its output
+        pending += chunk
     process.kill()
     raise AssertionError(f"no line starting {prefix!r} within {timeout} s: "
                          f"{process.communicate()[1][-2000:]}")
@@ -96,7 +105,8 @@ def harness(tmp_path_factory):
     except subprocess.TimeoutExpired:
         process.kill()
         raise AssertionError(f"the harness did not end: {process.communicate()}") from None
-    return work, process.returncode, "".join(lines) + stdout, stderr, stopped_within
+    stdout = "".join(lines) + process.pending.decode("utf-8", "replace") + stdout
+    return work, process.returncode, stdout, stderr, stopped_within
 
 
 def test_ctrl_c_from_outside_stops_a_training_run(harness):
