@@ -3,8 +3,8 @@
 The stages run in this process through convnet.main(argv), on the committed sample
 pictures (data/sample/cats_and_dogs_small/) or tiny picture folders made by
 data/make_images.py; visualize uses small VGG16 weight files in Keras's layout (no
-download). The VGG16 training stages run in test_float16.py (on a CUDA GPU's path, with a
-VGG16 weights file); the machinery beside convnet.py has its own tests:
+download). The other VGG16 training stages run in test_float16.py (on a CUDA GPU's path,
+with a VGG16 weights file); the machinery beside convnet.py has its own tests:
 test_picture_pipeline.py, test_vgg16_weights.py, test_convnet_figures.py,
 test_getting_pictures.py.
 """
@@ -82,6 +82,18 @@ def test_augment_smoke(scratch_run, images, runs):
     for stage in ("scratch", "augment"):  # by pictures seen: the book's 2,000 and 3,200
         assert_book_curves_drawn(compare, stage, keys=["val_accuracy"])
     assert "1,600 draws" in compare["caption"]  # how the book's augment run validated
+
+
+def test_features_smoke_with_an_offline_weights_file(images, runs, vgg16_notop):
+    # The features stage in the precision this machine picks (float16: test_float16.py, with
+    # the other VGG16 stages), its base from a weights file in Keras's layout. An untrained
+    # base's features are nearly constant and the book's learning rate (2e-5) moves little in
+    # a few smoke steps: the loss need only be finite.
+    result = run_convnet("features", "--smoke", "--weights", vgg16_notop[0],
+                         "--data-dir", images, "--output-dir", runs)
+    assert assert_ok(result, "features")["weights"] == str(vgg16_notop[0])
+    assert "UNTRAINED" not in result.stdout
+    check_training(runs, "features", loss_must_fall=False)
 
 
 def test_visualize_smoke(scratch_run, images, runs):

@@ -8,8 +8,9 @@ These are also the tests of the VGG16 training stages (Chapter 5.3): features ru
 --weights, with the network blocked (--smoke alone downloads nothing), features-augment loads
 a small VGG16 weights file in Keras's layout and trains none of it, and finetune carries it
 on and unfreezes exactly block5. (Their float32 and bfloat16 runs are the same code of
-convnet.py with Keras's plain optimizer; the scratch and augment stages run in those in
-test_convnet.py, and every stage on the JAX and PyTorch backends in test_backends.py.)"""
+convnet.py with Keras's plain optimizer: scratch, augment and features run in those in
+test_convnet.py, features-augment and finetune on the JAX and PyTorch backends in
+test_backends.py.)"""
 
 import json
 import math
