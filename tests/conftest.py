@@ -93,11 +93,13 @@ def float32_after_each_test():
 
 # The modules that take longest, longest first: pytest-xdist hands out whole modules in the
 # order collected (--no-loadscope-reorder), so the long ones start at once and the short
-# ones fill the gaps at the end, instead of one worker finishing a long module alone.
+# ones fill the gaps at the end, instead of one worker finishing a long module alone. (A
+# worker takes its next module once 2 or fewer of its tests are left: a long module of few
+# tests, like test_pipeline_benchmark.py, goes before the short ones, not among them.)
 SLOWEST_FIRST = ("test_stop_signals.py", "test_float16.py", "test_convnet.py", "test_scripts.py",
-                 "test_fundamentals.py", "test_checkpoints.py", "test_errors.py",
-                 "test_reproduce.py", "test_windows_and_languages.py",
-                 "test_pipeline_benchmark.py", "test_getting_pictures.py")
+                 "test_fundamentals.py", "test_checkpoints.py", "test_pipeline_benchmark.py",
+                 "test_reproduce.py", "test_errors.py", "test_windows_and_languages.py",
+                 "test_getting_pictures.py", "test_vgg16_weights.py")
 
 
 def pytest_collection_modifyitems(items):
