@@ -32,7 +32,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO_ROOT / "files"), str(REPO_ROOT / "data")]
 
 # Before Keras, as in every script: importing support checks the Keras backend setting.
-from support import checkpoints, command_line, outputs  # noqa: E402
+from support import checkpoints, command_line, outputs, stop_signals  # noqa: E402
 
 import keras  # noqa: E402
 
@@ -140,6 +140,22 @@ def on_call(owner, name, number, action):
         setattr(owner, name, original)
 
 
+REPEAT_SECONDS = 0.3  # stop_signals' repeat for the lost interrupts here (the scripts': 1 s)
+
+
+@contextlib.contextmanager
+def lost_then_repeated(lose_ctrl_c):
+    """`lose_ctrl_c` at a training batch of the first epoch, stop_signals repeating a lost
+    interrupt after REPEAT_SECONDS (the same mechanism, sooner)."""
+    saved = stop_signals.REPEAT_SECONDS
+    stop_signals.REPEAT_SECONDS = REPEAT_SECONDS
+    try:
+        with every_fit_with(At("train_batch_begin", lose_ctrl_c, in_first_epoch=True)):
+            yield
+    finally:
+        stop_signals.REPEAT_SECONDS = saved
+
+
 def moments(work):
     """(name, script, argv, patch) for each moment."""
     pictures = work / "pictures"
@@ -152,7 +168,7 @@ def moments(work):
             shutil.copyfile(next((split / "train" / f"{name}s").iterdir()),
                             kaggle_train / f"{name}.{number}.jpg")
     # 1000 epochs of 1,000 pictures one at a time: an interrupt lost early in the first
-    # epoch is raised again by the repeat a second later, long before the run ends.
+    # epoch is raised again by the repeat (REPEAT_SECONDS later), long before the run ends.
     mnist_long = ["--epochs", "1000", "--batch-size", "1", "--data-dir",
                   REPO_ROOT / "data" / "sample", "--verbose", "0"]
 
@@ -161,9 +177,8 @@ def moments(work):
 
     return [
         ("lost in C code that clears errors", "mnist", mnist_long,
-         at("train_batch_begin", lambda: ctrl_c_lost("c"), in_first_epoch=True)),
-        ("lost in a __del__", "mnist", mnist_long,
-         at("train_batch_begin", lambda: ctrl_c_lost("del"), in_first_epoch=True)),
+         lost_then_repeated(lambda: ctrl_c_lost("c"))),
+        ("lost in a __del__", "mnist", mnist_long, lost_then_repeated(lambda: ctrl_c_lost("del"))),
         ("during VGG16's feature extraction", "convnet", ["features", "--smoke"],
          on_call(keras.Model, "predict_on_batch", 2, lambda: ctrl_c(0.0))),
         ("between Boston's K-fold folds", "bostonhousing", ["--smoke", "--verbose", "0"],

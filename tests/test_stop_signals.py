@@ -142,7 +142,8 @@ def test_a_stop_at_every_moment_a_reader_meets(harness):
         assert "Traceback" not in run["stderr"] and "Exception ignored" not in run["stderr"]
         assert run["seconds"] < STOP_WITHIN, run["moment"]
     lost = [run for run in runs if run["moment"].startswith("lost")]
-    assert [run["seconds"] > 0.9 for run in lost] == [True, True]  # stopped by the repeat
+    # Stopped by the repeat, which the harness sets to come 0.3 s after a lost interrupt.
+    assert [run["seconds"] > 0.25 for run in lost] == [True, True]
 
     # Each part of the stopped training run goes on after the last epoch the part before
     # finished: the backup holds that epoch and the one before it, nothing else.
