@@ -37,7 +37,8 @@ FEW_PICTURES = {"train": 2, "validation": 1, "test": 1}  # of each class
 def float16_runs(tmp_path_factory):
     """Each image stage's smoke run (scratch in two parts: stopped after its first epoch,
     then resumed) with a CUDA GPU reported, in one output folder, in a reader's order;
-    features-augment with a VGG16 weights file."""
+    features-augment with a VGG16 weights file: (folder, results by stage, (the file, its
+    convolutions' values))."""
     import make_images
 
     images = make_images.make_split_folders(tmp_path_factory.mktemp("images"), FEW_PICTURES)
@@ -45,7 +46,8 @@ def float16_runs(tmp_path_factory):
     smoke = ["--smoke", "--batch-size", "2", "--data-dir", images.parent, "--output-dir", runs]
     weights = tmp_path_factory.mktemp("weights") / "vgg16_weights_tf_dim_ordering_tf_kernels"
     weights = weights.with_name(weights.name + "_notop.h5")
-    results = {"weights": weights, "weights_values": write_vgg16_weights(weights)}
+    weights_values = write_vgg16_weights(weights)  # {convolution: [kernel, bias]}
+    results = {}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(precision, "cuda_gpu_available", lambda: True)
         keep_epoch = checkpoints.EpochBackup.on_epoch_end
@@ -62,11 +64,11 @@ def float16_runs(tmp_path_factory):
             if stage == "features-augment":  # (and so finetune, which carries its base on)
                 flags = [*flags, "--weights", weights]
             results[stage] = run_convnet(stage, *flags, *smoke)
-    return runs, results
+    return runs, results, (weights, weights_values)
 
 
 def test_every_image_stage_trains_in_float16(float16_runs):
-    runs, results = float16_runs
+    runs, results, _ = float16_runs
     for stage in STAGES:
         result = results[stage]
         fields = assert_ok(result, stage)
@@ -80,7 +82,7 @@ def test_every_image_stage_trains_in_float16(float16_runs):
 
 
 def test_a_stop_and_its_resume_in_float16(float16_runs):
-    runs, results = float16_runs
+    runs, results, _ = float16_runs
     stopped, resumed = results["stopped"], results["scratch"]
     assert stopped.returncode == 130 and stopped.stderr.strip().splitlines()[-1] == "interrupted"
     assert "mixed precision: mixed_float16" in stopped.stdout
@@ -95,7 +97,7 @@ def test_the_vgg16_stages_smoke_runs_need_no_download(float16_runs):
     # Every test runs with the network blocked (conftest.py), and features passes no
     # --weights: --smoke alone gives it an untrained VGG16 base, downloading nothing (as
     # features-augment and visualize would: test_convnet.py).
-    _, results = float16_runs
+    _, results, _ = float16_runs
     assert result_fields(results["features"].stdout)["weights"] == "none"
     assert "the VGG16 base is UNTRAINED" in results["features"].stdout
 
@@ -107,9 +109,9 @@ def test_the_vgg16_stages_smoke_runs_need_no_download(float16_runs):
 def test_features_augment_loads_the_file_and_trains_none_of_vgg16(float16_runs):
     import keras
 
-    runs, results = float16_runs
+    runs, results, (weights, weights_values) = float16_runs
     fields = assert_ok(results["features-augment"], "features-augment")
-    assert fields["weights"] == str(results["weights"])
+    assert fields["weights"] == str(weights)
     assert "UNTRAINED" not in results["features-augment"].stdout
     metrics = check_training(runs, "features-augment", loss_must_fall=False)
     # Frozen base: only the classifier's two Dense layers (a kernel and a bias each) train.
@@ -121,16 +123,16 @@ def test_features_augment_loads_the_file_and_trains_none_of_vgg16(float16_runs):
     assert sum(weight.numpy().size for weight in base.trainable_weights) == 0
     for name in ("block1_conv1", "block5_conv3"):  # the file's values, untouched by training
         kernel, bias = base.get_layer(name).get_weights()
-        np.testing.assert_array_equal(kernel, results["weights_values"][name][0])
-        np.testing.assert_array_equal(bias, results["weights_values"][name][1])
+        np.testing.assert_array_equal(kernel, weights_values[name][0])
+        np.testing.assert_array_equal(bias, weights_values[name][1])
 
 
 def test_finetune_unfreezes_exactly_block5(float16_runs):
-    runs, results = float16_runs
+    runs, results, (weights, _) = float16_runs
     # The weights the base started from are carried over from features-augment's run, and
     # how many epochs that run trained (so a finetune from a shortened one says so).
     fields = assert_ok(results["finetune"], "finetune")
-    assert fields["weights"] == str(results["weights"])
+    assert fields["weights"] == str(weights)
     start = json.loads((runs / "features-augment" / "metrics.json").read_text())
     assert fields["features_augment_epochs"] == str(start["settings"]["epochs"])
     metrics = check_training(runs, "finetune", loss_must_fall=False)
