@@ -18,6 +18,7 @@ backup is written (WORK_FOLDER/killed/), so the process itself ends killed.
 """
 
 import contextlib
+import gc
 import io
 import json
 import os
@@ -240,6 +241,7 @@ def run_once(module, argv, patch):
     ended = time.monotonic()
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")
+    gc.freeze()  # what survives aside from the collector, as harness.run_script does
     return code, stdout.getvalue(), stderr.getvalue(), ended - sent_at[0] if sent_at else None
 
 
@@ -282,6 +284,7 @@ def killed_inside_a_backup(work):
 
 def main():
     work = Path(sys.argv[1])
+    gc.freeze()  # TensorFlow's and Keras's objects: each run's clear_session skips them
     for number, (name, script, argv, patch) in enumerate(moments(work)):
         module = __import__(script)
         argv = [str(arg) for arg in argv] + ["--output-dir", str(work / f"out{number}")]
