@@ -31,7 +31,10 @@ def arguments(images, output_dir, **changes):
 
 
 def tiny_model(learning_rate=0.01, units=None):
-    """The tests' model, compiled (under Keras's global precision policy)."""
+    """The tests' model, compiled (under Keras's global precision policy) to run eagerly:
+    these tests are about a run's files and callbacks, which graph mode does not change, and
+    tracing its training and test steps took most of each fit's time (the image stages'
+    graph-mode runs: test_convnet.py, test_float16.py, the interrupt harness)."""
     import keras
 
     hidden = [keras.layers.Dense(units, activation="relu")] if units else []
@@ -39,7 +42,7 @@ def tiny_model(learning_rate=0.01, units=None):
                               keras.layers.Dense(1, activation="sigmoid", dtype="float32")],
                              name="tiny")
     model.compile(optimizer=keras.optimizers.RMSprop(learning_rate), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], run_eagerly=True)
     return model
 
 
@@ -444,7 +447,7 @@ def test_the_best_epoch_s_model_is_kept_and_reported(validation, images, tmp_pat
     val_y = y if validation == "improves" else 1 - y
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
     model.compile(optimizer=keras.optimizers.SGD(0.5), loss="binary_crossentropy",
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], run_eagerly=True)  # (as tiny_model)
     args = argparse.Namespace(output_dir=tmp_path, epochs=4, verbose=0, data_dir=images,
                               batch_size=16)
     run = checkpoints.TrainingRun(args)
