@@ -394,12 +394,14 @@ def test_a_backup_written_before_is_compared_as_it_can_be(stopped, images, tmp_p
 
 
 @pytest.mark.parametrize("stopped_in, goes_on_in", [("mixed_float16", "float32"),
-                                                    ("float32", "mixed_float16")])
+                                                    ("float32", "mixed_float16"),
+                                                    ("mixed_float16", "mixed_float16")])
 def test_the_optimizer_s_state_goes_on_across_the_loss_scaling_wrapper(
         stopped_in, goes_on_in, images, tmp_path, monkeypatch, capsys):
     # Under mixed_float16 (a CUDA GPU: forced here on the CPU) Keras wraps the optimizer for
     # loss scaling, with more variables: the weights file alone cannot give a wrapped
-    # optimizer's state to a plain one, nor the other way round.
+    # optimizer's state to a plain one, nor the other way round; a wrapped one gets them all,
+    # its loss scale included.
     import keras
 
     def trained_in(policy, epochs):
@@ -414,15 +416,24 @@ def test_the_optimizer_s_state_goes_on_across_the_loss_scaling_wrapper(
     before = trained_in(stopped_in, epochs=1)  # its backup: epoch 1, as the model ended
     capsys.readouterr()
     after = trained_in(goes_on_in, epochs=1)  # loads the backup, trains no more
-    assert any(f"precision {stopped_in} -> {goes_on_in}" in line for line in said(capsys))
+    changed = [line for line in said(capsys) if line.startswith("note:")]
+    assert any(f"precision {stopped_in} -> {goes_on_in}" in line for line in changed) == (
+        stopped_in != goes_on_in), changed
     # The resumed model holds the weights and the optimizer's state the backup was made of.
+    optimizers = (before.optimizer, after.optimizer)
+    if stopped_in != goes_on_in:
+        optimizers = [checkpoints.unwrapped(optimizer) for optimizer in optimizers]
     for kept, loaded in [(before.weights, after.weights),
-                         (checkpoints.unwrapped(before.optimizer).variables,
-                          checkpoints.unwrapped(after.optimizer).variables)]:
+                         (optimizers[0].variables, optimizers[1].variables)]:
         for variable, value in zip(kept, loaded, strict=True):
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable),
                                           keras.ops.convert_to_numpy(value))
     assert int(checkpoints.unwrapped(after.optimizer).iterations) == 4
+    if stopped_in == goes_on_in == "mixed_float16":  # and it trains on from there
+        goes_on = trained_in(goes_on_in, epochs=2)
+        assert resuming(tmp_path / "backup", 1, of=2, aimed=" (the stopped run's --epochs "
+                        "was 1)") in said(capsys)
+        assert int(checkpoints.unwrapped(goes_on.optimizer).iterations) == 8
 
 
 def test_the_clock_says_the_time_left_after_the_first_epoch(images, tmp_path, capsys):
