@@ -98,6 +98,9 @@ def windows_like(monkeypatch):
     monkeypatch.setattr(os, "link", link)
     monkeypatch.setattr(os, "fsync", fsync)
     monkeypatch.setattr(os, "replace", replace)
+    # The same tries, 1 ms apart rather than the 50 ms a real antivirus gets: a stage run
+    # writes a few dozen files, each refused once here.
+    monkeypatch.setattr(outputs, "RENAME_WAITS", (0.001,) * len(outputs.RENAME_WAITS))
     return counts
 
 
@@ -243,7 +246,8 @@ def loopback_allowed(monkeypatch):
 
     monkeypatch.setattr(socket, "create_connection", create_connection)
     server = http.server.HTTPServer(("127.0.0.1", 0), HalfAZip)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the server's next poll: every 0.05 s, not the default 0.5 s.
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_port}/kagglecatsanddogs_5340.zip"
