@@ -1,8 +1,6 @@
 """Unit tests of files/helpers.py: multi-hot vectors, decoding word ids, history plots (the
-book's curves beside them: test_book_curves.py), and that it imports no module of the project."""
-
-import ast
-import sys
+book's curves beside them: test_book_curves.py). (That it imports no module of the project:
+test_support_imports.py.)"""
 
 from support import datasets, outputs
 
@@ -13,7 +11,7 @@ import pytest
 from PIL import Image
 
 import helpers
-from harness import FILES, assert_png
+from harness import assert_png
 
 # ---- Multi-hot vectors and decoding -----------------------------------------------------------
 
@@ -87,13 +85,3 @@ def test_plot_history_accepts_a_keras_history(tmp_path):
     figure = helpers.plot_history(history, ["loss", "mae"])
     assert_png(outputs.save_figure(figure, tmp_path / "mae.png"))
 
-
-def test_helpers_imports_no_module_of_the_project():
-    # A leaf: a notebook can import it without support/ (or its start-up checks).
-    tree = ast.parse((FILES / "helpers.py").read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {"." * node.level + (node.module or "") for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom)}
-    tops = {name.split(".")[0] for name in imported}
-    assert tops <= {*sys.stdlib_module_names, "matplotlib", "numpy"}, tops
