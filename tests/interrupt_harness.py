@@ -241,7 +241,7 @@ def run_once(module, argv, patch):
     ended = time.monotonic()
     keras.backend.clear_session()
     keras.mixed_precision.set_global_policy("float32")
-    gc.freeze()  # what survives aside from the collector, as harness.run_script does
+    gc.freeze()  # the survivors set aside from the collector, as harness.run_script does
     return code, stdout.getvalue(), stderr.getvalue(), ended - sent_at[0] if sent_at else None
 
 

@@ -422,18 +422,18 @@ def test_the_optimizer_s_state_goes_on_across_the_loss_scaling_wrapper(
     # The resumed model holds the weights and the optimizer's state the backup was made of.
     optimizers = (before.optimizer, after.optimizer)
     if stopped_in != goes_on_in:
-        optimizers = [checkpoints.unwrapped(optimizer) for optimizer in optimizers]
+        optimizers = [precision.unwrapped(optimizer) for optimizer in optimizers]
     for kept, loaded in [(before.weights, after.weights),
                          (optimizers[0].variables, optimizers[1].variables)]:
         for variable, value in zip(kept, loaded, strict=True):
             np.testing.assert_array_equal(keras.ops.convert_to_numpy(variable),
                                           keras.ops.convert_to_numpy(value))
-    assert int(checkpoints.unwrapped(after.optimizer).iterations) == 4
+    assert int(precision.unwrapped(after.optimizer).iterations) == 4
     if stopped_in == goes_on_in == "mixed_float16":  # and it trains on from there
         goes_on = trained_in(goes_on_in, epochs=2)
         assert resuming(tmp_path / "backup", 1, of=2, aimed=" (the stopped run's --epochs "
                         "was 1)") in said(capsys)
-        assert int(checkpoints.unwrapped(goes_on.optimizer).iterations) == 8
+        assert int(precision.unwrapped(goes_on.optimizer).iterations) == 8
 
 
 def test_the_clock_says_the_time_left_after_the_first_epoch(images, tmp_path, capsys):
